@@ -1,0 +1,64 @@
+// csoftmax._core: what was compiled in (compiler, flags, SIMD, OpenMP) and the thread setting.
+#include <stdexcept>
+
+#include "bindings/array_checks.hpp"
+#include "csoftmax/linear_tiles.hpp"
+#include "csoftmax/simd.hpp"
+#include "csoftmax/threads.hpp"
+
+#ifndef CSOFTMAX_COMPILER
+#define CSOFTMAX_COMPILER "unknown"
+#endif
+#ifndef CSOFTMAX_CXX_FLAGS
+#define CSOFTMAX_CXX_FLAGS "unknown"
+#endif
+#ifndef CSOFTMAX_BUILD_NATIVE
+#define CSOFTMAX_BUILD_NATIVE 0
+#endif
+
+namespace csoftmax::bindings {
+
+namespace {
+
+py::dict cpu_features() {
+  py::dict features;
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+  features["sse2"] = bool(__builtin_cpu_supports("sse2"));
+  features["avx"] = bool(__builtin_cpu_supports("avx"));
+  features["avx2"] = bool(__builtin_cpu_supports("avx2"));
+  features["fma"] = bool(__builtin_cpu_supports("fma"));
+  features["avx512f"] = bool(__builtin_cpu_supports("avx512f"));
+  features["avx512bw"] = bool(__builtin_cpu_supports("avx512bw"));
+  features["avx512vl"] = bool(__builtin_cpu_supports("avx512vl"));
+#endif
+  return features;
+}
+
+}  // namespace
+
+void register_build_info(py::module_& m) {
+  m.def("build_info", [] {
+    py::dict info;
+    info["compiler"] = CSOFTMAX_COMPILER;
+    info["cxx_flags"] = CSOFTMAX_CXX_FLAGS;
+    info["native"] = bool(CSOFTMAX_BUILD_NATIVE);
+    info["simd"] = simd::kIsaName;
+    info["simd_width"] = simd::kWidth;
+    info["tile"] = py::make_tuple(kRowTile, kClassTile);
+    info["openmp"] = kOpenMP;
+    info["available_threads"] = available_threads();
+    info["cpu_features"] = cpu_features();
+    return info;
+  });
+  m.def("get_num_threads", &num_threads, "Threads the kernels use.");
+  m.def(
+      "set_num_threads",
+      [](int n) {
+        if (n < 0) throw py::value_error("set_num_threads: n must be >= 0 (0 restores the default)");
+        requested_threads() = n;
+      },
+      py::arg("n"), "Threads the kernels use; 0 restores the default (OpenMP's, i.e. OMP_NUM_THREADS or the cores).");
+}
+
+}  // namespace csoftmax::bindings

@@ -1,0 +1,91 @@
+// csoftmax._core.linear_cross_entropy: the fused step, for float32 or uint8 X.
+#include <cmath>
+#include <vector>
+
+#include "bindings/array_checks.hpp"
+#include "csoftmax/linear_cross_entropy.hpp"
+
+namespace csoftmax::bindings {
+
+namespace {
+
+template <typename T>
+py::tuple linear_cross_entropy(const py::array& X, const py::array& W, const py::array& b, const py::array& y,
+                               const py::object& rows_obj, float x_scale, float grad_scale, bool row_losses,
+                               bool grad_input, bool chapter_layout) {
+  require<T>(X, "X", 2);
+  require<float>(W, "W", 2);
+  require<float>(b, "b", 1);
+  require<int64_t>(y, "y", 1);
+  const int64_t N = X.shape(0), D = X.shape(1), C = W.shape(chapter_layout ? 1 : 0);
+  require_dim(W, "W", chapter_layout ? 0 : 1, D);
+  require_dim(b, "b", 0, C);
+  require_dim(y, "y", 0, N);
+  if (D < 1 || C < 1) throw py::value_error("X and W need at least one feature and one class");
+  if (!std::isfinite(x_scale)) throw py::value_error("x_scale must be finite");
+  int64_t B = 0;
+  const int64_t* rows = gather_indices(rows_obj, N, B);
+  if (B == 0) throw py::value_error("the batch is empty");
+  const auto* labels = static_cast<const int64_t*>(y.data());
+  const BatchRows<T> batch{static_cast<const T*>(X.data()), D, rows, B};
+  require_labels(labels, rows, B, C);
+
+  py::array_t<float> grad_W({W.shape(0), W.shape(1)});
+  py::array_t<float> grad_b(C);
+  py::object row_loss = py::none(), grad_X = py::none();
+  float* row_loss_data = nullptr;
+  float* grad_X_data = nullptr;
+  if (row_losses) {
+    py::array_t<float> a(B);
+    row_loss_data = a.mutable_data();
+    row_loss = a;
+  }
+  if (grad_input) {
+    py::array_t<float> a({B, D});
+    grad_X_data = a.mutable_data();
+    grad_X = a;
+  }
+
+  std::vector<float> wt_storage, grad_wt_storage(chapter_layout ? static_cast<size_t>(C * D) : 0);
+  const ClassMajorWeights weights{class_major(W, chapter_layout, wt_storage), static_cast<const float*>(b.data()), C, D};
+  GradientSink sink;
+  sink.grad_wt = chapter_layout ? grad_wt_storage.data() : grad_W.mutable_data();
+  sink.grad_b = grad_b.mutable_data();
+  float* grad_W_data = grad_W.mutable_data();
+
+  double loss_sum = 0.0;
+  int64_t correct = 0;
+  {
+    py::gil_scoped_release release;
+    const int threads = num_threads();
+    FusedLinearCrossEntropy<T> step(B, C, D, threads);
+#pragma omp parallel num_threads(threads) if (threads > 1 && plan_blocks(B, C, D).blocks > 1)
+    step.run(batch, labels, weights, x_scale, grad_scale, row_loss_data, grad_X_data, sink);
+    if (chapter_layout)  // back to the caller's (D, C)
+      for (int64_t d = 0; d < D; ++d)
+        for (int64_t c = 0; c < C; ++c) grad_W_data[d * C + c] = grad_wt_storage[c * D + d];
+    loss_sum = step.loss_sum();
+    correct = step.correct();
+  }
+  return py::make_tuple(loss_sum, correct, row_loss, grad_W, grad_b, grad_X);
+}
+
+}  // namespace
+
+void register_linear_cross_entropy(py::module_& m) {
+  m.def(
+      "linear_cross_entropy",
+      [](const py::array& X, const py::array& W, const py::array& b, const py::array& y, const py::object& rows,
+         float x_scale, float grad_scale, bool row_losses, bool grad_input, bool chapter_layout) {
+        if (py::isinstance<py::array_t<uint8_t>>(X) && X.dtype().is(py::dtype::of<uint8_t>()))
+          return linear_cross_entropy<uint8_t>(X, W, b, y, rows, x_scale, grad_scale, row_losses, grad_input,
+                                               chapter_layout);
+        return linear_cross_entropy<float>(X, W, b, y, rows, x_scale, grad_scale, row_losses, grad_input,
+                                           chapter_layout);
+      },
+      py::arg("X"), py::arg("W"), py::arg("b"), py::arg("y"), py::arg("rows"), py::arg("x_scale"),
+      py::arg("grad_scale"), py::arg("row_losses"), py::arg("grad_input"), py::arg("chapter_layout"),
+      "Fused linear + softmax + cross-entropy step. Returns (loss_sum, correct, row_loss, grad_W, grad_b, grad_X).");
+}
+
+}  // namespace csoftmax::bindings

@@ -1,0 +1,116 @@
+// csoftmax._core: row-wise softmax / log_softmax / cross_entropy on logits, and the forward-only
+// linear layer (logits, probabilities, log-probabilities or argmax of x_scale * X . W + b).
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "bindings/array_checks.hpp"
+#include "csoftmax/linear_forward.hpp"
+#include "csoftmax/threads.hpp"
+
+namespace csoftmax::bindings {
+
+namespace {
+
+RowOutput parse_output(const std::string& what) {
+  if (what == "logits") return RowOutput::kLogits;
+  if (what == "softmax") return RowOutput::kProbabilities;
+  if (what == "log_softmax") return RowOutput::kLogProbabilities;
+  if (what == "argmax") return RowOutput::kArgmax;
+  if (what == "cross_entropy") return RowOutput::kCrossEntropy;
+  throw py::value_error("unknown output '" + what + "'");
+}
+
+// The output array of a forward pass, and where the kernel writes it.
+py::array allocate_output(RowSink& sink, int64_t B, int64_t C) {
+  if (sink.what == RowOutput::kArgmax) {
+    py::array_t<int64_t> out(B);
+    sink.argmax = out.mutable_data();
+    return out;
+  }
+  if (sink.what == RowOutput::kCrossEntropy) {
+    py::array_t<float> out(B);
+    sink.values = out.mutable_data();
+    return out;
+  }
+  py::array_t<float> out({B, C});
+  sink.values = out.mutable_data();
+  return out;
+}
+
+py::object allocate_lse(RowSink& sink, int64_t B, bool want) {
+  if (!want) return py::none();
+  py::array_t<float> out(B);
+  sink.lse = out.mutable_data();
+  return out;
+}
+
+py::tuple softmax_rows_binding(const py::array& Z, const std::string& what, const py::object& labels,
+                               bool want_lse) {
+  require<float>(Z, "logits", 2);
+  const int64_t B = Z.shape(0), C = Z.shape(1);
+  if (B == 0 || C == 0) throw py::value_error("logits: empty array of shape " + shape_string(Z));
+  RowSink sink{parse_output(what)};
+  if (sink.what == RowOutput::kCrossEntropy) {
+    if (!py::isinstance<py::array>(labels)) throw py::type_error("y: expected a numpy array of int64");
+    const py::array y = labels.cast<py::array>();
+    require<int64_t>(y, "y", 1);
+    require_dim(y, "y", 0, B);
+    sink.labels = static_cast<const int64_t*>(y.data());
+    require_indices(sink.labels, B, C, "y");
+  }
+  py::array out = allocate_output(sink, B, C);
+  py::object lse = allocate_lse(sink, B, want_lse);
+  {
+    py::gil_scoped_release release;
+    softmax_rows(static_cast<const float*>(Z.data()), B, C, sink, num_threads());
+  }
+  return py::make_tuple(out, lse);
+}
+
+template <typename T>
+py::tuple linear_forward_binding(const py::array& X, const py::array& W, const py::array& b, const py::object& rows_obj,
+                                 float x_scale, const std::string& what, bool chapter_layout, bool want_lse) {
+  require<T>(X, "X", 2);
+  require<float>(W, "W", 2);
+  require<float>(b, "b", 1);
+  const int64_t N = X.shape(0), D = X.shape(1), C = W.shape(chapter_layout ? 1 : 0);
+  require_dim(W, "W", chapter_layout ? 0 : 1, D);
+  require_dim(b, "b", 0, C);
+  if (D < 1 || C < 1) throw py::value_error("X and W need at least one feature and one class");
+  if (!std::isfinite(x_scale)) throw py::value_error("x_scale must be finite");
+  int64_t B = 0;
+  const int64_t* rows = gather_indices(rows_obj, N, B);
+  if (B == 0) throw py::value_error("the batch is empty");
+  RowSink sink{parse_output(what)};
+  if (sink.what == RowOutput::kCrossEntropy) throw py::value_error("use linear_cross_entropy for the loss");
+  py::array out = allocate_output(sink, B, C);
+  py::object lse = allocate_lse(sink, B, want_lse);
+  std::vector<float> wt_storage;
+  const ClassMajorWeights weights{class_major(W, chapter_layout, wt_storage), static_cast<const float*>(b.data()), C, D};
+  {
+    py::gil_scoped_release release;
+    linear_forward(BatchRows<T>{static_cast<const T*>(X.data()), D, rows, B}, weights, x_scale, sink, num_threads());
+  }
+  return py::make_tuple(out, lse);
+}
+
+}  // namespace
+
+void register_softmax(py::module_& m) {
+  m.def("softmax_rows", &softmax_rows_binding, py::arg("logits"), py::arg("what"), py::arg("y"), py::arg("want_lse"),
+        "Row-wise 'softmax', 'log_softmax' or 'cross_entropy' (per row) of float32 logits. Returns (out, lse).");
+  m.def(
+      "linear_forward",
+      [](const py::array& X, const py::array& W, const py::array& b, const py::object& rows, float x_scale,
+         const std::string& what, bool chapter_layout, bool want_lse) {
+        if (py::isinstance<py::array_t<uint8_t>>(X) && X.dtype().is(py::dtype::of<uint8_t>()))
+          return linear_forward_binding<uint8_t>(X, W, b, rows, x_scale, what, chapter_layout, want_lse);
+        return linear_forward_binding<float>(X, W, b, rows, x_scale, what, chapter_layout, want_lse);
+      },
+      py::arg("X"), py::arg("W"), py::arg("b"), py::arg("rows"), py::arg("x_scale"), py::arg("what"),
+      py::arg("chapter_layout"), py::arg("want_lse"),
+      "Forward pass: 'logits', 'softmax', 'log_softmax' or 'argmax' of x_scale * X . W + b. Returns (out, lse).");
+}
+
+}  // namespace csoftmax::bindings

@@ -1,0 +1,189 @@
+// The fused minibatch step: logits = x_scale * X . W^T + b, softmax, cross-entropy, and the
+// gradients of the loss with respect to W, b (and X when asked), in one pass over X.
+//
+//   m = max_c z;  lse = m + log sum_c exp(z - m);  loss_i = lse_i - z[i, y_i]
+//   G = (exp(z - lse) - onehot(y)) * grad_scale;   dW = G^T . (x_scale X);  db = sum_i G_i;  dX = x_scale G . W
+//
+// X is read from memory once: a tile of rows that fits in L1 goes through the forward, the softmax and
+// the dW contribution before the next tile is loaded.
+//
+// Threads: the batch is cut into blocks that depend on (B, C, D) only. Each block writes its own
+// partial [dW | db]; the partials are then summed in block order, split by parameter index across
+// threads. So results are bit-identical for any thread count.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include "csoftmax/batch_rows.hpp"
+#include "csoftmax/linear_tiles.hpp"
+#include "csoftmax/logits_tile_rows.hpp"
+#include "csoftmax/softmax_row.hpp"
+#include "csoftmax/threads.hpp"
+
+namespace csoftmax {
+
+struct BlockPlan {
+  int64_t blocks;
+  int64_t rows_per_block;
+};
+
+// The work partition of a batch. A function of the shape only, never of the thread count.
+inline BlockPlan plan_blocks(int64_t batch, int64_t classes, int64_t features) {
+  constexpr int64_t kMinRowsPerBlock = 64;
+  constexpr int64_t kMaxBlocks = 64;
+  constexpr int64_t kPartialBytes = int64_t{64} << 20;  // cap on the memory of all partials
+  const int64_t partial_bytes = (classes * features + padded_classes(classes)) * int64_t{sizeof(float)};
+  int64_t blocks = (batch + kMinRowsPerBlock - 1) / kMinRowsPerBlock;
+  blocks = std::min({blocks, kMaxBlocks, std::max<int64_t>(1, kPartialBytes / partial_bytes)});
+  blocks = std::max<int64_t>(1, blocks);
+  const int64_t rows = (batch + blocks - 1) / blocks;
+  return BlockPlan{(batch + rows - 1) / rows, rows};
+}
+
+// Where a step's gradient goes: into grad_wt/grad_b, or straight into an SGD update of the weights.
+struct GradientSink {
+  float* grad_wt = nullptr;  // (C, D) class-major, when not updating
+  float* grad_b = nullptr;   // (C)
+  float* wt = nullptr;       // when updating: wt -= lr * dW, bias -= lr * db
+  float* bias = nullptr;
+  float lr = 0.0f;
+  bool update() const { return wt != nullptr; }
+};
+
+template <typename T>
+class FusedLinearCrossEntropy {
+ public:
+  // Workspace for batches of up to max_batch rows, run by up to max_threads threads.
+  FusedLinearCrossEntropy(int64_t max_batch, int64_t classes, int64_t features, int max_threads)
+      : classes_(classes),
+        features_(features),
+        ld_(padded_classes(classes)),
+        partial_size_(classes * features + padded_classes(classes)),
+        tile_rows_(rows_in_l1<T>(features)),
+        max_blocks_(plan_blocks(max_batch, classes, features).blocks),
+        max_threads_(max_threads),
+        partials_(static_cast<size_t>(max_blocks_ * partial_size_)),
+        block_loss_(static_cast<size_t>(max_blocks_)),
+        block_correct_(static_cast<size_t>(max_blocks_)),
+        scratch_(static_cast<size_t>(max_threads * tile_rows_ * ld_)),
+        row_pointers_(static_cast<size_t>(max_threads * tile_rows_)) {}
+
+  // One step over `batch`. Call it from every thread of an enclosing parallel region (of at most
+  // max_threads threads), or from outside any. Returns after a barrier, with the gradient in `sink`
+  // and the step's loss sum and correct count added to loss_sum() and correct().
+  // row_loss (B) and grad_x (B, D) are optional outputs.
+  void run(const BatchRows<T>& batch, const int64_t* labels, const ClassMajorWeights& w, float x_scale,
+           float grad_scale, float* row_loss, float* grad_x, const GradientSink& sink) {
+    const BlockPlan plan = plan_blocks(batch.count, classes_, features_);
+#pragma omp for schedule(static)
+    for (int64_t k = 0; k < plan.blocks; ++k) {
+      const int64_t begin = k * plan.rows_per_block;
+      const int64_t end = std::min(batch.count, begin + plan.rows_per_block);
+      run_block(k, begin, end, batch, labels, w, x_scale, grad_scale, row_loss, grad_x);
+    }
+    reduce_blocks(plan.blocks, sink);
+  }
+
+  double loss_sum() const { return loss_sum_; }
+  int64_t correct() const { return correct_; }
+
+ private:
+  void run_block(int64_t k, int64_t begin, int64_t end, const BatchRows<T>& batch, const int64_t* labels,
+                 const ClassMajorWeights& w, float x_scale, float grad_scale, float* row_loss, float* grad_x) {
+    const int64_t C = classes_, D = features_;
+    float* dwt = partials_.data() + k * partial_size_;
+    float* db = dwt + C * D;
+    std::fill(db, db + ld_, 0.0f);
+    const int thread = thread_index();
+    float* z = scratch_.data() + thread * tile_rows_ * ld_;
+    const T** x_rows = row_pointers_.data() + thread * tile_rows_;
+
+    double loss = 0.0;
+    int64_t correct = 0;
+    for (int64_t start = begin; start < end; start += tile_rows_) {
+      const int64_t rows = std::min(tile_rows_, end - start);
+      for (int64_t r = 0; r < rows; ++r) x_rows[r] = batch.row(start + r);
+
+      logits_rows(z, x_rows, rows, w, x_scale);
+      for (int64_t r = 0; r < rows; ++r) {
+        float* g = z + r * ld_;
+        const RowLoss row = cross_entropy_grad_inplace(g, C, labels[batch.source(start + r)], grad_scale);
+        if (row_loss) row_loss[start + r] = row.loss;
+        loss += row.loss;
+        correct += row.correct;
+        for (int64_t c = 0; c < ld_; c += simd::kWidth) simd::store(db + c, simd::load(db + c) + simd::load(g + c));
+        if (x_scale != 1.0f) scale_inplace(g, ld_, x_scale);
+      }
+      for (int64_t c0 = 0; c0 < C; c0 += kClassTile) {
+        const int nc = static_cast<int>(std::min<int64_t>(kClassTile, C - c0));
+        with_class_tile(nc, [&](auto tile) {
+          grad_weight_tile<T, decltype(tile)::value>(dwt + c0 * D, x_rows, static_cast<int>(rows), z + c0, ld_, D,
+                                                     start == begin);
+        });
+      }
+      if (grad_x)
+        for (int64_t r = 0; r < rows; ++r) grad_input_row(grad_x + (start + r) * D, z + r * ld_, w.wt, C, D);
+    }
+    block_loss_[k] = loss;
+    block_correct_[k] = correct;
+  }
+
+  // Sum the block partials in block order into the sink. Parameter indices are split across threads;
+  // the bias chunk also totals the loss, so everything is final after this loop's barrier.
+  void reduce_blocks(int64_t blocks, const GradientSink& sink) {
+    constexpr int64_t kChunk = 2048;
+    const int64_t weights = classes_ * features_;
+    const int64_t weight_chunks = (weights + kChunk - 1) / kChunk;
+#pragma omp for schedule(static)
+    for (int64_t chunk = 0; chunk <= weight_chunks; ++chunk) {
+      if (chunk < weight_chunks) {
+        const int64_t begin = chunk * kChunk;
+        const int64_t count = std::min(kChunk, weights - begin);
+        reduce_range(begin, count, blocks, sink.update() ? sink.wt + begin : sink.grad_wt + begin, sink);
+      } else {
+        reduce_range(weights, classes_, blocks, sink.update() ? sink.bias : sink.grad_b, sink);
+        double loss = 0.0;
+        int64_t correct = 0;
+        for (int64_t k = 0; k < blocks; ++k) {
+          loss += block_loss_[k];
+          correct += block_correct_[k];
+        }
+        loss_sum_ += loss;
+        correct_ += correct;
+      }
+    }
+  }
+
+  void reduce_range(int64_t offset, int64_t count, int64_t blocks, float* out, const GradientSink& sink) {
+    const float* first = partials_.data() + offset;
+    const int64_t stride = partial_size_;
+    auto reduce_vector = [&](int64_t i, auto load, auto store) {
+      simd::vfloat sum = load(first + i);
+      for (int64_t k = 1; k < blocks; ++k) sum += load(first + k * stride + i);
+      if (sink.update()) sum = load(out + i) - simd::broadcast(sink.lr) * sum;
+      store(out + i, sum);
+    };
+    int64_t i = 0;
+    for (; i + simd::kWidth <= count; i += simd::kWidth)
+      reduce_vector(i, [](const float* p) { return simd::load(p); }, [](float* p, simd::vfloat v) { simd::store(p, v); });
+    if (i < count) {
+      const int64_t n = count - i;
+      reduce_vector(i, [n](const float* p) { return simd::load_partial(p, n); },
+                    [n](float* p, simd::vfloat v) { simd::store_partial(p, v, n); });
+    }
+  }
+
+  int64_t classes_, features_, ld_, partial_size_, tile_rows_, max_blocks_;
+  int max_threads_;
+  std::vector<float> partials_;
+  std::vector<double> block_loss_;
+  std::vector<int64_t> block_correct_;
+  std::vector<float> scratch_;
+  std::vector<const T*> row_pointers_;
+  double loss_sum_ = 0.0;
+  int64_t correct_ = 0;
+};
+
+}  // namespace csoftmax

@@ -1,0 +1,44 @@
+// How many threads the kernels use, and who the calling thread is. Serial when built without OpenMP.
+//
+// Kernels never let the thread count change a result: work is cut into blocks that depend on the
+// problem's shape only, and partial sums are combined in block order.
+#pragma once
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+namespace csoftmax {
+
+inline constexpr bool kOpenMP =
+#ifdef _OPENMP
+    true;
+#else
+    false;
+#endif
+
+inline int available_threads() {
+#ifdef _OPENMP
+  return omp_get_max_threads();
+#else
+  return 1;
+#endif
+}
+
+// 0 means "as many as OpenMP offers" (OMP_NUM_THREADS, else the cores).
+inline int& requested_threads() {
+  static int requested = 0;
+  return requested;
+}
+
+inline int num_threads() { return requested_threads() > 0 ? requested_threads() : available_threads(); }
+
+inline int thread_index() {
+#ifdef _OPENMP
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
+}
+
+}  // namespace csoftmax
