@@ -1,11 +1,29 @@
 """csoftmax: softmax regression from scratch, with a fused C++ linear + softmax + cross-entropy kernel."""
 
 try:
-    from . import _core
+    from . import _core  # noqa: F401
 except ImportError as exc:  # pragma: no cover - only without a built extension
     raise ImportError(
         "csoftmax's compiled extension (csoftmax._core) could not be imported: was the package built? "
         "Install it with `pip install .` from the source tree."
     ) from exc
 
+from .config import build_info, get_num_threads, set_num_threads, show_config
+from .ops import cross_entropy, linear_cross_entropy, linear_softmax, log_softmax, predict, softmax
+from .result import LinearCrossEntropyResult
+
 __version__ = "0.1.0"
+
+__all__ = [
+    "LinearCrossEntropyResult",
+    "build_info",
+    "cross_entropy",
+    "get_num_threads",
+    "linear_cross_entropy",
+    "linear_softmax",
+    "log_softmax",
+    "predict",
+    "set_num_threads",
+    "show_config",
+    "softmax",
+]
