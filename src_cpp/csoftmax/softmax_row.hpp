@@ -61,9 +61,17 @@ inline void scale_inplace(float* row, int64_t classes, float factor) {
   for (int64_t c = 0; c < classes; c += simd::kWidth) simd::store(row + c, simd::load(row + c) * f);
 }
 
-inline float logsumexp(const float* row, int64_t classes) {
+// The log-sum-exp of a row, kept as max + log(sum exp(z - max)): differences against the max are
+// exact in float32, so z - lse is formed as (z - max) - log_sum without cancelling large terms.
+struct LogSumExp {
+  float max;
+  float log_sum;
+  float value() const { return max + log_sum; }
+};
+
+inline LogSumExp logsumexp(const float* row, int64_t classes) {
   const float m = row_max(row, classes);
-  return m + std::log(sum_exp_shifted(row, classes, m));
+  return LogSumExp{m, std::log(sum_exp_shifted(row, classes, m))};
 }
 
 // row <- softmax(row), padding included (it becomes 0).
@@ -74,7 +82,7 @@ inline void softmax_inplace(float* row, int64_t classes) {
 
 // What the fused step needs from one row of logits.
 struct RowLoss {
-  float loss;      // lse - z[label], computed without ever taking the log of a probability
+  float loss;      // (max - z[label]) + log sum exp(z - max): never the log of a probability
   float lse;       // log-sum-exp of the row
   bool correct;    // argmax == label
 };
@@ -86,10 +94,10 @@ inline RowLoss cross_entropy_grad_inplace(float* row, int64_t classes, int64_t l
   const float z_label = row[label];
   const bool correct = row_argmax(row, classes) == label;
   const float sum = exp_shifted_inplace(row, classes, m);
-  const float lse = m + std::log(sum);
+  const float log_sum = std::log(sum);
   scale_inplace(row, classes, grad_scale / sum);
   row[label] -= grad_scale;
-  return RowLoss{lse - z_label, lse, correct};
+  return RowLoss{(m - z_label) + log_sum, m + log_sum, correct};
 }
 
 // What a forward pass produces for each row of logits.
@@ -106,15 +114,15 @@ struct RowSink {
 // Writes row i's output from its padded logits (the row may be overwritten).
 inline void emit_row(float* row, int64_t classes, int64_t i, const RowSink& sink) {
   const bool need_lse = sink.lse || sink.what == RowOutput::kLogProbabilities || sink.what == RowOutput::kCrossEntropy;
-  const float lse = need_lse ? logsumexp(row, classes) : 0.0f;
-  if (sink.lse) sink.lse[i] = lse;
+  const LogSumExp lse = need_lse ? logsumexp(row, classes) : LogSumExp{0.0f, 0.0f};
+  if (sink.lse) sink.lse[i] = lse.value();
   float* values = sink.values + i * classes;
   switch (sink.what) {
     case RowOutput::kLogits:
       std::copy(row, row + classes, values);
       break;
     case RowOutput::kLogProbabilities:  // z - lse: never the log of a probability
-      for (int64_t c = 0; c < classes; ++c) values[c] = row[c] - lse;
+      for (int64_t c = 0; c < classes; ++c) values[c] = (row[c] - lse.max) - lse.log_sum;
       break;
     case RowOutput::kProbabilities:
       softmax_inplace(row, classes);
@@ -124,7 +132,7 @@ inline void emit_row(float* row, int64_t classes, int64_t i, const RowSink& sink
       sink.argmax[i] = row_argmax(row, classes);
       break;
     case RowOutput::kCrossEntropy:
-      sink.values[i] = lse - row[sink.labels[i]];
+      sink.values[i] = (lse.max - row[sink.labels[i]]) + lse.log_sum;
       break;
   }
 }

@@ -1,0 +1,63 @@
+"""What was compiled in, what the CPU offers, and how many threads the kernels use."""
+
+from __future__ import annotations
+
+import platform
+import sys
+
+import numpy as np
+
+from . import _core
+
+__all__ = ["build_info", "show_config", "get_num_threads", "set_num_threads"]
+
+
+def build_info() -> dict:
+    """Build-time facts (compiler, flags, SIMD level, OpenMP) and the thread count, as a dict."""
+    info = dict(_core.build_info())
+    info["threads"] = _core.get_num_threads()
+    return info
+
+
+def get_num_threads() -> int:
+    """Threads the kernels use (OMP_NUM_THREADS or the cores, unless set_num_threads was called)."""
+    return _core.get_num_threads()
+
+
+def set_num_threads(n: int) -> None:
+    """Use n threads in the kernels; 0 restores the default. Results do not depend on n."""
+    if not isinstance(n, (int, np.integer)) or isinstance(n, bool):
+        raise TypeError(f"set_num_threads: expected an integer, got {type(n).__name__}")
+    _core.set_num_threads(int(n))
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def show_config(file=None) -> None:
+    """Print the build report: compiler, flags, SIMD compiled in vs. offered by the CPU, OpenMP, threads."""
+    from . import __version__
+
+    info = build_info()
+    offered = [name for name, present in info["cpu_features"].items() if present]
+    lines = [
+        f"csoftmax {__version__} (Python {platform.python_version()}, NumPy {np.__version__})",
+        f"  compiler:     {info['compiler']}",
+        f"  flags:        {info['cxx_flags']}",
+        f"  build:        {'native (-march=native)' if info['native'] else 'portable'}",
+        f"  SIMD:         {info['simd']} ({info['simd_width']} float lanes), "
+        f"tile {info['tile'][0]} rows x {info['tile'][1]} classes",
+        f"  CPU:          {_cpu_model()}",
+        f"  CPU offers:   {', '.join(offered) if offered else 'unknown'}",
+        f"  OpenMP:       {'yes' if info['openmp'] else 'no (serial build)'}",
+        f"  threads:      {info['threads']} in use, {info['available_threads']} available",
+    ]
+    print("\n".join(lines), file=file or sys.stdout)

@@ -1,0 +1,25 @@
+"""The result of a fused linear + softmax + cross-entropy step, shared by the kernel and the reference."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class LinearCrossEntropyResult:
+    """Loss and gradients of one minibatch.
+
+    loss:    the mean or summed loss (a float), or the per-row losses (an array) for reduction="none".
+    grad_W:  d loss / d W, in W's layout. For reduction="none" the gradients are those of the sum.
+    grad_b:  d loss / d b, shape (C,).
+    grad_X:  d loss / d X with X as given (x_scale included), shape (B, D); None unless asked for.
+    correct: how many rows have argmax(logits) == label (ties go to the lowest class, as numpy.argmax).
+    """
+
+    loss: float | np.ndarray
+    grad_W: np.ndarray
+    grad_b: np.ndarray
+    grad_X: np.ndarray | None
+    correct: int

@@ -1,0 +1,125 @@
+"""Bad input gets a ValueError or TypeError naming the argument: never a crash or a silent wrong answer."""
+
+import numpy as np
+import pytest
+
+import csoftmax
+from csoftmax import _core
+
+rng = np.random.default_rng(0)
+X = rng.standard_normal((8, 5)).astype(np.float32)
+W = rng.standard_normal((5, 3)).astype(np.float32)
+b = np.zeros(3, np.float32)
+y = np.array([0, 1, 2, 0, 1, 2, 0, 1])
+
+
+def lce(**changes):
+    args = dict(X=X, W=W, b=b, y=y)
+    args.update(changes)
+    return csoftmax.linear_cross_entropy(args.pop("X"), args.pop("W"), args.pop("b"), args.pop("y"), **args)
+
+
+BAD_CALLS = [
+    # (changes, exception, message fragment)
+    (dict(X=X[:, :4]), ValueError, "W"),                        # D mismatch
+    (dict(W=W[:, :2]), ValueError, "b"),                        # C mismatch between W and b
+    (dict(y=y[:5]), ValueError, "y"),                           # too few labels
+    (dict(X=X[0]), ValueError, "X"),                            # wrong ndim
+    (dict(X=X[None]), ValueError, "X"),
+    (dict(W=W[None]), ValueError, "W"),
+    (dict(b=b[None]), ValueError, "b"),
+    (dict(y=y[None]), ValueError, "y"),
+    (dict(X=X[:0], y=y[:0]), ValueError, "empty"),              # empty batch
+    (dict(rows=np.array([], dtype=np.int64)), ValueError, "empty"),
+    (dict(X=np.zeros((8, 0), np.float32), W=np.zeros((0, 3), np.float32)), ValueError, "feature"),
+    (dict(y=np.where(y == 2, 3, y)), ValueError, "y: label 3"),  # label out of range
+    (dict(y=np.where(y == 2, -1, y)), ValueError, "y: label -1"),
+    (dict(rows=np.array([0, 8])), ValueError, "rows"),          # rows out of range
+    (dict(rows=np.array([-1, 0])), ValueError, "rows"),
+    (dict(rows=np.array([[0, 1]])), ValueError, "rows"),
+    (dict(rows=np.array([0.0, 1.0])), TypeError, "rows"),
+    (dict(x_scale=float("nan")), ValueError, "x_scale"),
+    (dict(x_scale=float("inf")), ValueError, "x_scale"),
+    (dict(x_scale="big"), TypeError, "x_scale"),
+    (dict(reduction="max"), ValueError, "reduction"),
+    (dict(X=X.astype(np.int32)), TypeError, "X"),               # unsupported dtypes
+    (dict(X=X.astype(np.complex64)), TypeError, "X"),
+    (dict(X=X.astype(bool)), TypeError, "X"),
+    (dict(X=np.array([["a"] * 5] * 8)), TypeError, "X"),
+    (dict(W=W.astype(np.int64)), TypeError, "W"),
+    (dict(y=y.astype(np.float32)), TypeError, "y"),
+    (dict(y=y.astype(bool)), TypeError, "y"),
+    (dict(y=np.array(["a"] * 8)), TypeError, "y"),
+]
+
+
+@pytest.mark.parametrize("changes, error, fragment", BAD_CALLS, ids=[str(i) for i in range(len(BAD_CALLS))])
+def test_linear_cross_entropy_rejects(changes, error, fragment):
+    with pytest.raises(error, match=fragment):
+        lce(**changes)
+
+
+def test_uint8_labels_past_class_count_are_caught():
+    with pytest.raises(ValueError, match="label 255"):
+        lce(y=np.full(8, 255, dtype=np.uint8))
+
+
+def test_label_of_unselected_row_is_not_checked_but_selected_is():
+    bad = y.copy()
+    bad[7] = 99
+    lce(y=bad, rows=np.array([0, 1, 2]))  # row 7 is not in the batch
+    with pytest.raises(ValueError, match="y: label 99 at position 7"):
+        lce(y=bad, rows=np.array([0, 7]))
+
+
+def test_read_only_inputs_are_fine():
+    ro = [a.copy() for a in (X, W, b, y)]
+    for a in ro:
+        a.setflags(write=False)
+    expected = lce()
+    assert lce(X=ro[0], W=ro[1], b=ro[2], y=ro[3]).loss == expected.loss
+
+
+def test_tensor_that_requires_grad_names_the_argument():
+    class RequiresGrad:
+        def __array__(self, dtype=None, copy=None):
+            raise RuntimeError("Can't call numpy() on Tensor that requires grad.")
+
+    with pytest.raises(TypeError, match="W: cannot be viewed"):
+        lce(W=RequiresGrad())
+
+
+@pytest.mark.parametrize("call, error, fragment", [
+    (lambda: csoftmax.softmax(np.float32(1.0)), ValueError, "scalar"),
+    (lambda: csoftmax.softmax(np.zeros((2, 0))), ValueError, "empty"),
+    (lambda: csoftmax.softmax(np.arange(3)), TypeError, "floating"),
+    (lambda: csoftmax.cross_entropy(np.zeros((2, 3)), [0, 3]), ValueError, "y"),
+    (lambda: csoftmax.cross_entropy(np.zeros((2, 3)), [0]), ValueError, "y"),
+    (lambda: csoftmax.cross_entropy(np.zeros(3), [0]), ValueError, "logits"),
+    (lambda: csoftmax.cross_entropy(np.zeros((2, 3)), [0, 1], reduction="avg"), ValueError, "reduction"),
+    (lambda: csoftmax.linear_softmax(X, W[:4], b), ValueError, "W"),
+    (lambda: csoftmax.predict(X, W, b, rows=[9]), ValueError, "rows"),
+    (lambda: csoftmax.predict(X, W, b, x_scale=float("nan")), ValueError, "x_scale"),
+])
+def test_other_functions_reject(call, error, fragment):
+    with pytest.raises(error, match=fragment):
+        call()
+
+
+def test_core_refuses_what_the_python_layer_would_have_converted():
+    """The extension is safe on its own: wrong dtype, layout or writability is refused, not reinterpreted."""
+    labels = y.astype(np.int64)
+    with pytest.raises(TypeError, match="X"):
+        _core.linear_cross_entropy(X.astype(np.float64), W, b, labels, None, 1.0, 1.0, False, False, True)
+    with pytest.raises(ValueError, match="contiguous"):
+        _core.linear_cross_entropy(np.asfortranarray(X), W, b, labels, None, 1.0, 1.0, False, False, True)
+    with pytest.raises(TypeError, match="rows"):
+        _core.linear_cross_entropy(X, W, b, labels, [0, 1], 1.0, 1.0, False, False, True)
+    wt = np.ascontiguousarray(W.T)
+    wt.setflags(write=False)
+    with pytest.raises(ValueError, match="read-only"):
+        _core.sgd_epoch(X, labels, np.arange(8), 4, 0.1, 1.0, wt, b.copy())
+    with pytest.raises(ValueError, match="batch_size"):
+        _core.sgd_epoch(X, labels, np.arange(8), 0, 0.1, 1.0, np.ascontiguousarray(W.T), b.copy())
+    with pytest.raises(ValueError, match="order"):
+        _core.sgd_epoch(X, labels, np.array([0, 8]), 4, 0.1, 1.0, np.ascontiguousarray(W.T), b.copy())

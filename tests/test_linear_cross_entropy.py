@@ -1,0 +1,118 @@
+"""The fused step against the NumPy reference (float64) over a grid of shapes, dtypes and options."""
+
+import numpy as np
+import pytest
+from helpers import assert_close, make_problem
+
+import csoftmax
+from csoftmax import reference
+
+BATCHES = [1, 2, 7, 256, 1000]
+FEATURES = [1, 3, 784, 1000]
+CLASSES = [2, 3, 10, 17, 100, 1000]
+
+
+def check_against_reference(B, D, C, dtype, use_rows, reduction, grad_input=True):
+    X, W, b, y, x_scale, rows = make_problem(B, D, C, dtype, rows=use_rows)
+    got = csoftmax.linear_cross_entropy(X, W, b, y, x_scale=x_scale, rows=rows, reduction=reduction,
+                                        grad_input=grad_input)
+    ref = reference.linear_cross_entropy(X, W, b, y, x_scale=x_scale, rows=rows, reduction=reduction,
+                                         grad_input=grad_input, dtype=np.float64)
+    assert_close(got.loss, ref.loss, "loss")
+    assert_close(got.grad_W, ref.grad_W, "grad_W")
+    assert_close(got.grad_b, ref.grad_b, "grad_b")
+    if grad_input:
+        assert_close(got.grad_X, ref.grad_X, "grad_X")
+    else:
+        assert got.grad_X is None
+    # argmax may legitimately differ where two logits tie within float32 rounding
+    assert abs(got.correct - ref.correct) <= max(1, B // 500)
+    assert got.grad_W.dtype == np.float32 and got.grad_W.shape == W.shape
+    return got, ref
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("use_rows", [False, True], ids=["all-rows", "rows"])
+@pytest.mark.parametrize("dtype", [np.float32, np.uint8], ids=["f32", "u8"])
+@pytest.mark.parametrize("C", CLASSES)
+@pytest.mark.parametrize("D", FEATURES)
+@pytest.mark.parametrize("B", BATCHES)
+def test_grid_matches_reference(B, D, C, dtype, use_rows, reduction):
+    # grad_X only on part of the grid: it is the expensive output of the reference at C = 1000
+    check_against_reference(B, D, C, dtype, use_rows, reduction, grad_input=(B * C <= 256 * 100))
+
+
+def test_per_row_loss_and_correct_exact_on_chapter_shape():
+    got, ref = check_against_reference(256, 784, 10, np.uint8, True, "none")
+    assert got.loss.shape == (256,) and got.loss.dtype == np.float32
+    assert got.correct == ref.correct
+
+
+def test_rows_equal_gathered_copy():
+    X, W, b, y, x_scale, rows = make_problem(100, 50, 7, np.uint8, rows=True)
+    by_index = csoftmax.linear_cross_entropy(X, W, b, y, x_scale=x_scale, rows=rows, grad_input=True)
+    copied = csoftmax.linear_cross_entropy(X[rows], W, b, y[rows], x_scale=x_scale, grad_input=True)
+    assert by_index.loss == copied.loss
+    for name in ("grad_W", "grad_b", "grad_X"):
+        np.testing.assert_array_equal(getattr(by_index, name), getattr(copied, name), err_msg=name)
+
+
+def test_non_contiguous_inputs_are_handled():
+    X, W, b, y, x_scale, _ = make_problem(64, 30, 5, np.float32)
+    Xf = np.asfortranarray(X)
+    W_view = np.ascontiguousarray(W.T).T  # same values, transposed strides
+    X_strided = np.repeat(X, 2, axis=1)[:, ::2]
+    y_strided = np.repeat(y, 2)[::2]
+    expected = csoftmax.linear_cross_entropy(X, W, b, y)
+    for got in (csoftmax.linear_cross_entropy(Xf, W_view, b, y),
+                csoftmax.linear_cross_entropy(X_strided, W, b, y_strided)):
+        assert got.loss == expected.loss
+        np.testing.assert_array_equal(got.grad_W, expected.grad_W)
+
+
+@pytest.mark.parametrize("label_dtype", [np.int8, np.uint8, np.int16, np.uint16, np.int32, np.uint32, np.int64,
+                                         np.uint64])
+def test_any_integer_label_dtype(label_dtype):
+    X, W, b, y, _, _ = make_problem(20, 8, 4, np.float32)
+    expected = csoftmax.linear_cross_entropy(X, W, b, y)
+    got = csoftmax.linear_cross_entropy(X, W, b, y.astype(label_dtype))
+    assert got.loss == expected.loss
+
+
+def test_float64_and_list_inputs_are_converted():
+    X, W, b, y, _, _ = make_problem(10, 4, 3, np.float32)
+    expected = csoftmax.linear_cross_entropy(X, W, b, y)
+    got = csoftmax.linear_cross_entropy(X.astype(np.float64).tolist(), W.astype(np.float64), b.tolist(), y.tolist())
+    assert got.loss == pytest.approx(expected.loss, rel=1e-6)
+
+
+def test_inputs_are_not_modified():
+    X, W, b, y, x_scale, rows = make_problem(40, 12, 6, np.uint8, rows=True)
+    copies = [a.copy() for a in (X, W, b, y, rows)]
+    csoftmax.linear_cross_entropy(X, W, b, y, x_scale=x_scale, rows=rows, grad_input=True)
+    for before, after in zip(copies, (X, W, b, y, rows)):
+        np.testing.assert_array_equal(before, after)
+
+
+@pytest.mark.parametrize("logit_row", [
+    [1e4, 0.0, -1e4],
+    [-1e4, -1e4 + 1, -1e4 + 2],
+    [1e4, 1e4, 1e4],
+    [0.0, 0.0, 0.0],
+    [88.8, 0.0, -88.8],
+    [50.0, -50.0, -50.0],
+])
+@pytest.mark.parametrize("label", [0, 1, 2])
+def test_fused_step_with_extreme_logits(logit_row, label):
+    # D = 1, X = 1: the logits are exactly b, so every extreme is reached exactly.
+    X = np.ones((2, 1), np.float32)
+    W = np.zeros((1, 3), np.float32)
+    b = np.array(logit_row, np.float32)
+    y = np.array([label, label])
+    got = csoftmax.linear_cross_entropy(X, W, b, y, reduction="none", grad_input=True)
+    ref = reference.linear_cross_entropy(X, W, b, y, reduction="none", grad_input=True, dtype=np.float64)
+    for name in ("loss", "grad_W", "grad_b", "grad_X"):
+        value = getattr(got, name)
+        assert np.all(np.isfinite(value)), name
+        assert_close(value, getattr(ref, name), name)
+    assert np.all(got.loss >= 0)
