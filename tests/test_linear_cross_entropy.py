@@ -116,3 +116,15 @@ def test_fused_step_with_extreme_logits(logit_row, label):
         assert np.all(np.isfinite(value)), name
         assert_close(value, getattr(ref, name), name)
     assert np.all(got.loss >= 0)
+
+
+@pytest.mark.parametrize("bad_value", [np.nan, np.inf, -np.inf])
+def test_non_finite_input_gives_non_finite_output_not_a_wrong_number(bad_value):
+    X, W, b, y, _, _ = make_problem(40, 20, 10, np.float32)
+    X[3, 7] = bad_value
+    got = csoftmax.linear_cross_entropy(X, W, b, y, reduction="none", grad_input=True)
+    assert not np.isfinite(got.loss[3])
+    assert np.all(np.isfinite(np.delete(got.loss, 3)))  # other rows unaffected
+    assert not np.all(np.isfinite(got.grad_W))
+    mean = csoftmax.linear_cross_entropy(X, W, b, y)
+    assert not np.isfinite(mean.loss)

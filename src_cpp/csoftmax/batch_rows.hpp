@@ -1,7 +1,6 @@
 // A batch as the kernels see it: rows of X, and their labels, optionally gathered by an index array.
 #pragma once
 
-#include <algorithm>
 #include <cstdint>
 
 namespace csoftmax {
@@ -26,12 +25,5 @@ struct ClassMajorWeights {
   int64_t classes;
   int64_t features;
 };
-
-// Rows per tile of work that is done while the rows sit in L1: about 16 KB of X.
-template <typename T>
-inline int64_t rows_in_l1(int64_t features) {
-  const int64_t rows = 16384 / std::max<int64_t>(1, features * static_cast<int64_t>(sizeof(T)));
-  return std::clamp<int64_t>(rows / 2 * 2, 2, 32);
-}
 
 }  // namespace csoftmax

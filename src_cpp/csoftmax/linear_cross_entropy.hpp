@@ -4,8 +4,8 @@
 //   m = max_c z;  lse = m + log sum_c exp(z - m);  loss_i = lse_i - z[i, y_i]
 //   G = (exp(z - lse) - onehot(y)) * grad_scale;   dW = G^T . (x_scale X);  db = sum_i G_i;  dX = x_scale G . W
 //
-// X is read from memory once: a tile of rows that fits in L1 goes through the forward, the softmax and
-// the dW contribution before the next tile is loaded.
+// X is read from memory once: a tile of simd::kWidth rows (12.5 KB of uint8 pixels at D = 784) goes
+// through the forward, the softmax and the dW contribution while it sits in L1.
 //
 // Threads: the batch is cut into blocks that depend on (B, C, D) only. Each block writes its own
 // partial [dW | db]; the partials are then summed in block order, split by parameter index across
@@ -17,8 +17,8 @@
 #include <vector>
 
 #include "csoftmax/batch_rows.hpp"
+#include "csoftmax/lane_tile.hpp"
 #include "csoftmax/linear_tiles.hpp"
-#include "csoftmax/logits_tile_rows.hpp"
 #include "csoftmax/softmax_row.hpp"
 #include "csoftmax/threads.hpp"
 
@@ -34,11 +34,13 @@ inline BlockPlan plan_blocks(int64_t batch, int64_t classes, int64_t features) {
   constexpr int64_t kMinRowsPerBlock = 64;
   constexpr int64_t kMaxBlocks = 64;
   constexpr int64_t kPartialBytes = int64_t{64} << 20;  // cap on the memory of all partials
-  const int64_t partial_bytes = (classes * features + padded_classes(classes)) * int64_t{sizeof(float)};
+  const int64_t partial_bytes = (classes * features + classes) * int64_t{sizeof(float)};
   int64_t blocks = (batch + kMinRowsPerBlock - 1) / kMinRowsPerBlock;
   blocks = std::min({blocks, kMaxBlocks, std::max<int64_t>(1, kPartialBytes / partial_bytes)});
   blocks = std::max<int64_t>(1, blocks);
-  const int64_t rows = (batch + blocks - 1) / blocks;
+  // whole lane tiles per block, so only a batch's last tile can be short
+  int64_t rows = (batch + blocks - 1) / blocks;
+  rows = (rows + simd::kWidth - 1) / simd::kWidth * simd::kWidth;
   return BlockPlan{(batch + rows - 1) / rows, rows};
 }
 
@@ -59,16 +61,14 @@ class FusedLinearCrossEntropy {
   FusedLinearCrossEntropy(int64_t max_batch, int64_t classes, int64_t features, int max_threads)
       : classes_(classes),
         features_(features),
-        ld_(padded_classes(classes)),
-        partial_size_(classes * features + padded_classes(classes)),
-        tile_rows_(rows_in_l1<T>(features)),
+        partial_size_(classes * features + classes),
         max_blocks_(plan_blocks(max_batch, classes, features).blocks),
-        max_threads_(max_threads),
         partials_(static_cast<size_t>(max_blocks_ * partial_size_)),
         block_loss_(static_cast<size_t>(max_blocks_)),
         block_correct_(static_cast<size_t>(max_blocks_)),
-        scratch_(static_cast<size_t>(max_threads * tile_rows_ * ld_)),
-        row_pointers_(static_cast<size_t>(max_threads * tile_rows_)) {}
+        scratch_(static_cast<size_t>(max_threads)) {
+    for (auto& s : scratch_) s.resize(classes);
+  }
 
   // One step over `batch`. Call it from every thread of an enclosing parallel region (of at most
   // max_threads threads), or from outside any. Returns after a barrier, with the gradient in `sink`
@@ -90,44 +90,56 @@ class FusedLinearCrossEntropy {
   int64_t correct() const { return correct_; }
 
  private:
+  // Per-thread workspace of one block.
+  struct Scratch {
+    std::vector<float> logits;             // (C, kWidth): the tile's logits, then its gradient
+    std::vector<float> db_lanes;           // (C, kWidth): the block's db, one partial sum per lane
+    std::vector<simd::vfloat> partial;     // kPartialVectors
+    const T* x_rows[simd::kWidth];
+    void resize(int64_t classes) {
+      logits.resize(static_cast<size_t>(classes * simd::kWidth));
+      db_lanes.resize(static_cast<size_t>(classes * simd::kWidth));
+      partial.resize(kPartialVectors);
+    }
+  };
+
   void run_block(int64_t k, int64_t begin, int64_t end, const BatchRows<T>& batch, const int64_t* labels,
                  const ClassMajorWeights& w, float x_scale, float grad_scale, float* row_loss, float* grad_x) {
     const int64_t C = classes_, D = features_;
+    constexpr int W = simd::kWidth;
     float* dwt = partials_.data() + k * partial_size_;
     float* db = dwt + C * D;
-    std::fill(db, db + ld_, 0.0f);
-    const int thread = thread_index();
-    float* z = scratch_.data() + thread * tile_rows_ * ld_;
-    const T** x_rows = row_pointers_.data() + thread * tile_rows_;
+    Scratch& scratch = scratch_[thread_index()];
+    float* z = scratch.logits.data();
+    std::fill(scratch.db_lanes.begin(), scratch.db_lanes.end(), 0.0f);
 
-    double loss = 0.0;
-    int64_t correct = 0;
-    for (int64_t start = begin; start < end; start += tile_rows_) {
-      const int64_t rows = std::min(tile_rows_, end - start);
-      for (int64_t r = 0; r < rows; ++r) x_rows[r] = batch.row(start + r);
-
-      logits_rows(z, x_rows, rows, w, x_scale);
-      for (int64_t r = 0; r < rows; ++r) {
-        float* g = z + r * ld_;
-        const RowLoss row = cross_entropy_grad_inplace(g, C, labels[batch.source(start + r)], grad_scale);
-        if (row_loss) row_loss[start + r] = row.loss;
-        loss += row.loss;
-        correct += row.correct;
-        for (int64_t c = 0; c < ld_; c += simd::kWidth) simd::store(db + c, simd::load(db + c) + simd::load(g + c));
-        if (x_scale != 1.0f) scale_inplace(g, ld_, x_scale);
+    simd::vfloat loss = simd::zero(), correct = simd::zero();
+    for (int64_t start = begin; start < end; start += W) {
+      const int rows = static_cast<int>(std::min<int64_t>(W, end - start));
+      simd::vfloat tile_labels = simd::zero();
+      for (int r = 0; r < W; ++r) {  // a short tile repeats its last row; those lanes are masked out
+        const int64_t i = start + std::min(r, rows - 1);
+        scratch.x_rows[r] = batch.row(i);
+        tile_labels[r] = static_cast<float>(labels[batch.source(i)]);
       }
+      lane_logits(z, scratch.x_rows, w, x_scale, scratch.partial.data());
+      const LaneLoss tile = cross_entropy_grad_lanes(z, C, tile_labels, rows, grad_scale, x_scale, scratch.db_lanes.data());
+      loss += tile.loss;
+      correct += tile.correct;
+      if (row_loss) simd::store_partial(row_loss + start, tile.loss, rows);
       for (int64_t c0 = 0; c0 < C; c0 += kClassTile) {
         const int nc = static_cast<int>(std::min<int64_t>(kClassTile, C - c0));
-        with_class_tile(nc, [&](auto tile) {
-          grad_weight_tile<T, decltype(tile)::value>(dwt + c0 * D, x_rows, static_cast<int>(rows), z + c0, ld_, D,
-                                                     start == begin);
+        with_class_tile(nc, [&](auto tile_classes) {
+          grad_weight_tile<T, decltype(tile_classes)::value>(dwt + c0 * D, scratch.x_rows, rows, z + c0 * W, 1, W, D,
+                                                             start == begin);
         });
       }
       if (grad_x)
-        for (int64_t r = 0; r < rows; ++r) grad_input_row(grad_x + (start + r) * D, z + r * ld_, w.wt, C, D);
+        for (int r = 0; r < rows; ++r) grad_input_row(grad_x + (start + r) * D, z + r, W, w.wt, C, D);
     }
-    block_loss_[k] = loss;
-    block_correct_[k] = correct;
+    for (int64_t c = 0; c < C; ++c) db[c] = simd::hsum(simd::load(scratch.db_lanes.data() + c * W));
+    block_loss_[k] = simd::hsum(loss);
+    block_correct_[k] = static_cast<int64_t>(simd::hsum(correct));
   }
 
   // Sum the block partials in block order into the sink. Parameter indices are split across threads;
@@ -175,13 +187,11 @@ class FusedLinearCrossEntropy {
     }
   }
 
-  int64_t classes_, features_, ld_, partial_size_, tile_rows_, max_blocks_;
-  int max_threads_;
+  int64_t classes_, features_, partial_size_, max_blocks_;
   std::vector<float> partials_;
   std::vector<double> block_loss_;
   std::vector<int64_t> block_correct_;
-  std::vector<float> scratch_;
-  std::vector<const T*> row_pointers_;
+  std::vector<Scratch> scratch_;
   double loss_sum_ = 0.0;
   int64_t correct_ = 0;
 };

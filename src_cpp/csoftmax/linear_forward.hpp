@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "csoftmax/batch_rows.hpp"
-#include "csoftmax/logits_tile_rows.hpp"
+#include "csoftmax/lane_tile.hpp"
 #include "csoftmax/softmax_row.hpp"
 
 namespace csoftmax {
@@ -16,20 +16,31 @@ namespace csoftmax {
 template <typename T>
 void linear_forward(const BatchRows<T>& batch, const ClassMajorWeights& w, float x_scale, const RowSink& sink,
                     int threads) {
-  const int64_t ld = padded_classes(w.classes);
-  const int64_t tile_rows = rows_in_l1<T>(w.features);
-  const int64_t tiles = (batch.count + tile_rows - 1) / tile_rows;
+  constexpr int W = simd::kWidth;
+  const int64_t C = w.classes;
+  const int64_t tiles = (batch.count + W - 1) / W;
 #pragma omp parallel num_threads(threads) if (threads > 1 && tiles > 1)
   {
-    std::vector<float> z(static_cast<size_t>(tile_rows * ld));
-    std::vector<const T*> x_rows(static_cast<size_t>(tile_rows));
+    std::vector<float> z(static_cast<size_t>(C * W)), row(static_cast<size_t>(padded_classes(C)));
+    std::vector<simd::vfloat> partial(kPartialVectors);
+    const T* x_rows[W];
 #pragma omp for schedule(static)
     for (int64_t tile = 0; tile < tiles; ++tile) {
-      const int64_t start = tile * tile_rows;
-      const int64_t rows = std::min(tile_rows, batch.count - start);
-      for (int64_t r = 0; r < rows; ++r) x_rows[r] = batch.row(start + r);
-      logits_rows(z.data(), x_rows.data(), rows, w, x_scale);
-      for (int64_t r = 0; r < rows; ++r) emit_row(z.data() + r * ld, w.classes, start + r, sink);
+      const int64_t start = tile * W;
+      const int rows = static_cast<int>(std::min<int64_t>(W, batch.count - start));
+      for (int r = 0; r < W; ++r) x_rows[r] = batch.row(start + std::min(r, rows - 1));
+      lane_logits(z.data(), x_rows, w, x_scale, partial.data());
+      if (sink.what == RowOutput::kArgmax && !sink.lse) {
+        simd::vfloat max;
+        const simd::vfloat arg = lane_argmax(z.data(), C, max);
+        for (int r = 0; r < rows; ++r) sink.argmax[start + r] = static_cast<int64_t>(arg[r]);
+        continue;
+      }
+      for (int r = 0; r < rows; ++r) {  // the other outputs, row by row
+        for (int64_t c = 0; c < C; ++c) row[c] = z[c * W + r];
+        fill_padding(row.data(), C);
+        emit_row(row.data(), C, start + r, sink);
+      }
     }
   }
 }

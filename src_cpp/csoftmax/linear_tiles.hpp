@@ -8,6 +8,9 @@
 //
 // Rows of X are passed as pointers (a tile's rows need not be adjacent: they may be gathered by an
 // index array). X may be float or uint8; uint8 is widened to float in registers.
+//
+// A tile of rows is simd::kWidth rows: after the forward, each logit sits in its row's lane
+// (class-major, rows in lanes), so the softmax that follows runs on whole vectors whatever C is.
 #pragma once
 
 #include <cstdint>
@@ -17,20 +20,26 @@
 
 namespace csoftmax {
 
+// Forward: kRowTile rows x kClassTile classes of accumulators; each step loads kRowTile row vectors
+// and kClassTile weight vectors for kRowTile * kClassTile FMAs. Backward: kChunkTile vectors along D
+// x kClassTile classes; each row loads kChunkTile row vectors and kClassTile gradient broadcasts.
+// With one vector load per cycle, 4 x 5 keeps the FMA units ahead of the loads.
 #if defined(__AVX512F__)
-inline constexpr int kRowTile = 2;     // 2 rows x 10 classes = 20 of 32 zmm registers
-inline constexpr int kClassTile = 10;
+inline constexpr int kRowTile = 4;    // 4 x 5 = 20 accumulators of 32 zmm registers
+inline constexpr int kClassTile = 5;
+inline constexpr int kChunkTile = 4;
 #else
-inline constexpr int kRowTile = 2;     // 2 rows x 6 classes = 12 of 16 ymm/xmm registers
-inline constexpr int kClassTile = 6;
+inline constexpr int kRowTile = 2;    // 2 x 5 = 10 accumulators of 16 ymm/xmm registers
+inline constexpr int kClassTile = 5;
+inline constexpr int kChunkTile = 2;
 #endif
 static_assert(kClassTile <= 10, "with_class_tile dispatches up to 10 classes");
 
-// out[r * ld_out + c] = x_scale * <x_rows[r], wt[c]> + bias[c]    for r < R, c < NC
-// x_rows: R rows of length D; wt: NC class rows of length D (stride D); bias: NC values.
+// partial[c * kWidth + r0 + r] = the kWidth partial sums of <x_rows[r], wt[c]>   for r < R, c < NC
+// x_rows: R rows of length D; wt: NC class rows of length D (stride D). The partial sums are reduced
+// later, a whole tile at a time (simd::transpose_sum), which leaves each logit in its row's lane.
 template <typename T, int R, int NC>
-inline void logits_tile(float* out, int64_t ld_out, const T* const* x_rows, const float* wt, const float* bias,
-                        int64_t D, float x_scale) {
+inline void logits_tile(simd::vfloat* partial, int r0, const T* const* x_rows, const float* wt, int64_t D) {
   simd::vfloat acc[R][NC];
 #pragma GCC unroll 32
   for (int i = 0; i < R * NC; ++i) acc[i / NC][i % NC] = simd::zero();
@@ -42,64 +51,80 @@ inline void logits_tile(float* out, int64_t ld_out, const T* const* x_rows, cons
     for (int r = 0; r < R; ++r) x[r] = simd::load(x_rows[r] + d);
 #pragma GCC unroll 16
     for (int c = 0; c < NC; ++c) {
-      const simd::vfloat w = simd::load(wt + c * D + d);
+      simd::vfloat w = simd::load(wt + c * D + d);
+      simd::keep_in_register(w);
 #pragma GCC unroll 4
       for (int r = 0; r < R; ++r) acc[r][c] += x[r] * w;
     }
   }
-  if (d < D) {  // the row tail, zero-padded so it adds nothing
+  if (d < D) {  // the row tail, zero-filled so it adds nothing
     simd::vfloat x[R];
+#pragma GCC unroll 4
     for (int r = 0; r < R; ++r) x[r] = simd::load_partial(x_rows[r] + d, D - d);
+#pragma GCC unroll 16
     for (int c = 0; c < NC; ++c) {
       const simd::vfloat w = simd::load_partial(wt + c * D + d, D - d);
+#pragma GCC unroll 4
       for (int r = 0; r < R; ++r) acc[r][c] += x[r] * w;
     }
   }
-  for (int r = 0; r < R; ++r)
-    for (int c = 0; c < NC; ++c) out[r * ld_out + c] = simd::hsum(acc[r][c]) * x_scale + bias[c];
+#pragma GCC unroll 32
+  for (int i = 0; i < R * NC; ++i) partial[(i % NC) * simd::kWidth + r0 + i / NC] = acc[i / NC][i % NC];
 }
 
-// dw[c] (+)= sum_r g[r * ld_g + c] * x_rows[r]     for c < NC, rows summed in order
+// dw[c] (+)= sum_r g[r * g_row + c * g_class] * x_rows[r]     for c < NC, rows summed in order
 // dw: NC class rows of length D (stride D); overwritten when `overwrite`, else accumulated into.
+// The inner step covers CH vectors along D (CH <= kChunkTile), so each gradient broadcast feeds CH FMAs.
 template <typename T, int NC>
-inline void grad_weight_tile(float* dw, const T* const* x_rows, int rows, const float* g, int64_t ld_g, int64_t D,
-                             bool overwrite) {
+inline void grad_weight_tile(float* dw, const T* const* x_rows, int rows, const float* g, int64_t g_row,
+                             int64_t g_class, int64_t D, bool overwrite) {
+  auto accumulate = [&](int64_t d, auto chunks, auto load_x, auto load_dw, auto store_dw) {
+    constexpr int CH = decltype(chunks)::value;
+    simd::vfloat acc[CH][NC];
+#pragma GCC unroll 32
+    for (int i = 0; i < CH * NC; ++i)
+      acc[i / NC][i % NC] = overwrite ? simd::zero() : load_dw(dw + (i % NC) * D + d + (i / NC) * simd::kWidth);
+    for (int r = 0; r < rows; ++r) {
+      const T* x_row = x_rows[r] + d;
+      simd::vfloat x[CH];
+#pragma GCC unroll 4
+      for (int k = 0; k < CH; ++k) x[k] = load_x(x_row + k * simd::kWidth);
+      const float* g_r = g + r * g_row;
+#pragma GCC unroll 16
+      for (int c = 0; c < NC; ++c) {
+        simd::vfloat gc = simd::broadcast(g_r[c * g_class]);
+        simd::keep_in_register(gc);
+#pragma GCC unroll 4
+        for (int k = 0; k < CH; ++k) acc[k][c] += gc * x[k];
+      }
+    }
+#pragma GCC unroll 32
+    for (int i = 0; i < CH * NC; ++i) store_dw(dw + (i % NC) * D + d + (i / NC) * simd::kWidth, acc[i / NC][i % NC]);
+  };
+  auto load = [](const auto* p) { return simd::load(p); };
+  auto store = [](float* p, simd::vfloat v) { simd::store(p, v); };
   int64_t d = 0;
-  for (; d + simd::kWidth <= D; d += simd::kWidth) {
-    simd::vfloat acc[NC];
-#pragma GCC unroll 16
-    for (int c = 0; c < NC; ++c) acc[c] = overwrite ? simd::zero() : simd::load(dw + c * D + d);
-    for (int r = 0; r < rows; ++r) {
-      const simd::vfloat x = simd::load(x_rows[r] + d);
-      const float* g_row = g + r * ld_g;
-#pragma GCC unroll 16
-      for (int c = 0; c < NC; ++c) acc[c] += simd::broadcast(g_row[c]) * x;
-    }
-#pragma GCC unroll 16
-    for (int c = 0; c < NC; ++c) simd::store(dw + c * D + d, acc[c]);
-  }
+  for (; d + kChunkTile * simd::kWidth <= D; d += kChunkTile * simd::kWidth)
+    accumulate(d, std::integral_constant<int, kChunkTile>{}, load, load, store);
+  for (; d + simd::kWidth <= D; d += simd::kWidth) accumulate(d, std::integral_constant<int, 1>{}, load, load, store);
   if (d < D) {
-    const int64_t tail = D - d;
-    simd::vfloat acc[NC];
-    for (int c = 0; c < NC; ++c) acc[c] = overwrite ? simd::zero() : simd::load_partial(dw + c * D + d, tail);
-    for (int r = 0; r < rows; ++r) {
-      const simd::vfloat x = simd::load_partial(x_rows[r] + d, tail);
-      for (int c = 0; c < NC; ++c) acc[c] += simd::broadcast(g[r * ld_g + c]) * x;
-    }
-    for (int c = 0; c < NC; ++c) simd::store_partial(dw + c * D + d, acc[c], tail);
+    const int64_t n = D - d;
+    auto load_tail = [n](const auto* p) { return simd::load_partial(p, n); };
+    accumulate(d, std::integral_constant<int, 1>{}, load_tail, load_tail,
+               [n](float* p, simd::vfloat v) { simd::store_partial(p, v, n); });
   }
 }
 
-// dx = sum_c g[c] * wt[c]     (one row; classes summed in order)
-// dx: D values; g: C values; wt: (C, D).
-inline void grad_input_row(float* dx, const float* g, const float* wt, int64_t C, int64_t D) {
+// dx = sum_c g[c * g_class] * wt[c]     (one row; classes summed in order)
+// dx: D values; wt: (C, D).
+inline void grad_input_row(float* dx, const float* g, int64_t g_class, const float* wt, int64_t C, int64_t D) {
   constexpr int kChunks = 4;  // independent accumulators, to hide the FMA latency
   constexpr int64_t kSpan = kChunks * simd::kWidth;
   int64_t d = 0;
   for (; d + kSpan <= D; d += kSpan) {
     simd::vfloat acc[kChunks] = {};
     for (int64_t c = 0; c < C; ++c) {
-      const simd::vfloat gc = simd::broadcast(g[c]);
+      const simd::vfloat gc = simd::broadcast(g[c * g_class]);
 #pragma GCC unroll 4
       for (int k = 0; k < kChunks; ++k) acc[k] += gc * simd::load(wt + c * D + d + k * simd::kWidth);
     }
@@ -109,7 +134,7 @@ inline void grad_input_row(float* dx, const float* g, const float* wt, int64_t C
   for (; d < D; d += simd::kWidth) {
     const int64_t n = D - d < simd::kWidth ? D - d : simd::kWidth;
     simd::vfloat acc = simd::zero();
-    for (int64_t c = 0; c < C; ++c) acc += simd::broadcast(g[c]) * simd::load_partial(wt + c * D + d, n);
+    for (int64_t c = 0; c < C; ++c) acc += simd::broadcast(g[c * g_class]) * simd::load_partial(wt + c * D + d, n);
     simd::store_partial(dx + d, acc, n);
   }
 }

@@ -2,10 +2,16 @@
 //
 // GCC/Clang vector extensions let the same source compile to AVX-512, AVX2, SSE2 or NEON; the width
 // is fixed at build time by the target flags (-march=native by default, baseline for a portable build).
+// Where the extensions compile badly (byte conversion, splats, masked tails, reductions) AVX-512 and
+// AVX2 get intrinsics; every other target gets the plain loop beside them.
 #pragma once
 
 #include <cstdint>
 #include <cstring>
+
+#if defined(__AVX__)
+#include <immintrin.h>
+#endif
 
 namespace csoftmax::simd {
 
@@ -29,12 +35,35 @@ inline constexpr int kWidth = 4;
 inline constexpr const char* kIsaName = "generic";
 #endif
 
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
+#define CSOFTMAX_MASKED_LOADS 1
+#endif
+
 typedef float vfloat __attribute__((vector_size(kWidth * sizeof(float))));
 typedef int32_t vint __attribute__((vector_size(kWidth * sizeof(int32_t))));
-typedef uint8_t vbyte __attribute__((vector_size(kWidth)));
 
 inline vfloat zero() { return vfloat{}; }
-inline vfloat broadcast(float value) { return vfloat{} + value; }
+
+// Not `vfloat{} + value`: 0 + x is not an identity for x = -0, so that would cost an add; and GCC
+// builds a generic splat in two halves. The intrinsic is one vbroadcastss (from memory when it can).
+inline vfloat broadcast(float value) {
+#if defined(__AVX512F__)
+  return (vfloat)_mm512_set1_ps(value);
+#elif defined(__AVX__)
+  return (vfloat)_mm256_set1_ps(value);
+#else
+  vfloat v;
+  for (int i = 0; i < kWidth; ++i) v[i] = value;
+  return v;
+#endif
+}
+
+// 0, 1, 2, ...: lane numbers, e.g. to mask lanes past the last valid row.
+inline vfloat lane_index() {
+  vfloat v;
+  for (int i = 0; i < kWidth; ++i) v[i] = static_cast<float>(i);
+  return v;
+}
 
 // Loads and stores go through memcpy: unaligned-safe, and compiled to a single vector move.
 inline vfloat load(const float* p) {
@@ -42,56 +71,132 @@ inline vfloat load(const float* p) {
   std::memcpy(&v, p, sizeof(v));
   return v;
 }
+
 // uint8 pixels are widened to float in registers, so uint8 data never needs a float copy in memory.
+// (GCC turns a byte-vector conversion written with vector extensions into a scalar loop.)
 inline vfloat load(const uint8_t* p) {
-  vbyte b;
-  std::memcpy(&b, p, sizeof(b));
-  return __builtin_convertvector(b, vfloat);
+#if defined(__AVX512F__)
+  return (vfloat)_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
+#elif defined(__AVX2__)
+  return (vfloat)_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
+#else
+  vfloat v;
+  for (int i = 0; i < kWidth; ++i) v[i] = static_cast<float>(p[i]);
+  return v;
+#endif
 }
+
 inline void store(float* p, vfloat v) { std::memcpy(p, &v, sizeof(v)); }
 
-// The first n (< kWidth) elements, the other lanes set to `fill`: for row tails.
-template <typename T>
-inline vfloat load_partial(const T* p, int64_t n, float fill = 0.0f) {
-  float buffer[kWidth];
-  for (int i = 0; i < kWidth; ++i) buffer[i] = i < n ? static_cast<float>(p[i]) : fill;
+// The first n (< kWidth) elements, other lanes 0: for row tails. Never touches memory past p[n-1].
+inline vfloat load_partial(const float* p, int64_t n) {
+#if defined(CSOFTMAX_MASKED_LOADS)
+  return (vfloat)_mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << n) - 1), p);
+#else
+  float buffer[kWidth] = {};
+  for (int64_t i = 0; i < n; ++i) buffer[i] = p[i];
   return load(buffer);
+#endif
+}
+inline vfloat load_partial(const uint8_t* p, int64_t n) {
+#if defined(CSOFTMAX_MASKED_LOADS)
+  const __m128i bytes = _mm_maskz_loadu_epi8(static_cast<__mmask16>((1u << n) - 1), p);
+  return (vfloat)_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(bytes));
+#else
+  vfloat v = zero();
+  for (int64_t i = 0; i < n; ++i) v[i] = static_cast<float>(p[i]);
+  return v;
+#endif
 }
 inline void store_partial(float* p, vfloat v, int64_t n) {
+#if defined(CSOFTMAX_MASKED_LOADS)
+  _mm512_mask_storeu_ps(p, static_cast<__mmask16>((1u << n) - 1), (__m512)v);
+#else
   float buffer[kWidth];
   store(buffer, v);
   for (int64_t i = 0; i < n; ++i) p[i] = buffer[i];
+#endif
+}
+
+// Makes the compiler materialize v in a register. GCC otherwise folds a vector load into every FMA
+// that uses it, so a value used by several FMAs is loaded several times, and on this machine (one
+// 512-bit load per cycle) loads rather than FMAs would bound the microkernels.
+inline void keep_in_register(vfloat& v) {
+#if defined(__x86_64__) || defined(__i386__)
+  asm("" : "+v"(v));
+#else
+  (void)v;
+#endif
 }
 
 inline vfloat vmax(vfloat a, vfloat b) { return a > b ? a : b; }
 
-// Horizontal reductions by halving, so the summation order is fixed (a balanced tree).
-template <int N, typename V>
-inline float reduce_sum(V v) {
-  if constexpr (N == 1) {
-    return v[0];
-  } else {
-    typedef float half_t __attribute__((vector_size(N / 2 * sizeof(float))));
-    half_t lo, hi;
-    std::memcpy(&lo, &v, sizeof(lo));
-    std::memcpy(&hi, reinterpret_cast<const char*>(&v) + sizeof(lo), sizeof(hi));
-    return reduce_sum<N / 2>(lo + hi);
-  }
+// Horizontal sum and max, in a fixed order (a balanced tree), so results never depend on context.
+inline float hsum(vfloat v) {
+#if defined(__AVX512F__)
+  return _mm512_reduce_add_ps((__m512)v);
+#else
+  float buffer[kWidth];
+  store(buffer, v);
+  for (int width = kWidth / 2; width > 0; width /= 2)
+    for (int i = 0; i < width; ++i) buffer[i] += buffer[i + width];
+  return buffer[0];
+#endif
 }
-template <int N, typename V>
-inline float reduce_max(V v) {
-  if constexpr (N == 1) {
-    return v[0];
-  } else {
-    typedef float half_t __attribute__((vector_size(N / 2 * sizeof(float))));
-    half_t lo, hi;
-    std::memcpy(&lo, &v, sizeof(lo));
-    std::memcpy(&hi, reinterpret_cast<const char*>(&v) + sizeof(lo), sizeof(hi));
-    return reduce_max<N / 2>(lo > hi ? lo : hi);
-  }
+inline float hmax(vfloat v) {
+#if defined(__AVX512F__)
+  return _mm512_reduce_max_ps((__m512)v);
+#else
+  float buffer[kWidth];
+  store(buffer, v);
+  for (int width = kWidth / 2; width > 0; width /= 2)
+    for (int i = 0; i < width; ++i) buffer[i] = buffer[i] > buffer[i + width] ? buffer[i] : buffer[i + width];
+  return buffer[0];
+#endif
 }
-inline float hsum(vfloat v) { return reduce_sum<kWidth>(v); }
-inline float hmax(vfloat v) { return reduce_max<kWidth>(v); }
+
+// result[i] = sum of the lanes of v[i], for kWidth vectors: the horizontal sums of a whole tile of
+// accumulators at once, in 45 shuffles and adds on AVX-512 instead of 16 separate reductions.
+inline vfloat transpose_sum(const vfloat* v) {
+#if defined(__AVX512F__)
+  // Level 1: pairs of vectors; in each 128-bit lane, [a0+a2, b0+b2, a1+a3, b1+b3].
+  __m512 pairs[8];
+  for (int i = 0; i < 8; ++i) {
+    const __m512 a = (__m512)v[2 * i], b = (__m512)v[2 * i + 1];
+    pairs[i] = _mm512_add_ps(_mm512_unpacklo_ps(a, b), _mm512_unpackhi_ps(a, b));
+  }
+  // Level 2: in each 128-bit lane k, the lane-k sums of four consecutive inputs.
+  __m512 quads[4];
+  for (int i = 0; i < 4; ++i) {
+    const __m512d a = _mm512_castps_pd(pairs[2 * i]), b = _mm512_castps_pd(pairs[2 * i + 1]);
+    quads[i] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(a, b)), _mm512_castpd_ps(_mm512_unpackhi_pd(a, b)));
+  }
+  // Levels 3 and 4: add the four 128-bit lanes, so lane 4j + t ends up holding sum(v[4j + t]).
+  __m512 halves[2];
+  for (int i = 0; i < 2; ++i) {
+    const __m512 a = quads[2 * i], b = quads[2 * i + 1];
+    halves[i] = _mm512_add_ps(_mm512_shuffle_f32x4(a, b, _MM_SHUFFLE(2, 0, 2, 0)),
+                              _mm512_shuffle_f32x4(a, b, _MM_SHUFFLE(3, 1, 3, 1)));
+  }
+  return (vfloat)_mm512_add_ps(_mm512_shuffle_f32x4(halves[0], halves[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                               _mm512_shuffle_f32x4(halves[0], halves[1], _MM_SHUFFLE(3, 1, 3, 1)));
+#else
+  vfloat result;
+  for (int i = 0; i < kWidth; ++i) result[i] = hsum(v[i]);
+  return result;
+#endif
+}
+
+inline vfloat bits_as_float(vint bits) {
+  vfloat v;
+  std::memcpy(&v, &bits, sizeof(v));
+  return v;
+}
+inline vint float_bits(vfloat v) {
+  vint bits;
+  std::memcpy(&bits, &v, sizeof(bits));
+  return bits;
+}
 
 // exp(x) in float32, ~1 ulp on the range that matters (Cephes' expf polynomial on a range-reduced
 // argument). Only ever called on shifted logits x <= 0; below -87.3 the true result is subnormal or
@@ -103,22 +208,49 @@ inline vfloat exp(vfloat x) {
   clamped = clamped > highest ? highest : clamped;
   // n = round(x / ln 2), by the 1.5 * 2^23 trick (round-to-nearest without a rounding instruction).
   const vfloat round_magic = broadcast(12582912.0f);
-  vfloat n = (clamped * 1.44269504088896341f + round_magic) - round_magic;
+  const vfloat n = (clamped * broadcast(1.44269504088896341f) + round_magic) - round_magic;
   // r = x - n ln2, with ln2 split in two so the product is exact.
-  vfloat r = clamped - n * 0.693359375f;
-  r = r - n * -2.12194440e-4f;
+  vfloat r = clamped - n * broadcast(0.693359375f);
+  r = r - n * broadcast(-2.12194440e-4f);
   vfloat p = broadcast(1.9875691500e-4f);
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * (r * r) + r + 1.0f;
-  vint exponent = (__builtin_convertvector(n, vint) + 127) << 23;
-  vfloat scale;
-  std::memcpy(&scale, &exponent, sizeof(scale));
-  vfloat result = p * scale;
+  p = p * r + broadcast(1.3981999507e-3f);
+  p = p * r + broadcast(8.3334519073e-3f);
+  p = p * r + broadcast(4.1665795894e-2f);
+  p = p * r + broadcast(1.6666665459e-1f);
+  p = p * r + broadcast(5.0000001201e-1f);
+  p = p * (r * r) + r + broadcast(1.0f);
+  const vfloat result = p * bits_as_float((__builtin_convertvector(n, vint) + 127) << 23);
   return x < lowest ? zero() : result;
+}
+
+// log(x) in float32 for normal x > 0, ~1 ulp (Cephes' logf). Used on sums of exponentials, which
+// are >= 1. NaN and +inf come back unchanged.
+inline vfloat log(vfloat x) {
+  const vint bits = float_bits(x);
+  vint exponent = ((bits >> 23) & 0xff) - 127;
+  // mantissa in [1, 2), then folded into [sqrt(1/2), sqrt(2)) so the polynomial argument is small
+  vfloat m = bits_as_float((bits & 0x007fffff) | 0x3f800000);
+  const auto big = m > broadcast(1.41421356f);
+  m = big ? m * broadcast(0.5f) : m;
+  exponent = exponent + (big ? vint{} + 1 : vint{});
+  const vfloat e = __builtin_convertvector(exponent, vfloat);
+  const vfloat f = m - broadcast(1.0f);
+  const vfloat z = f * f;
+  vfloat y = broadcast(7.0376836292e-2f);
+  y = y * f + broadcast(-1.1514610310e-1f);
+  y = y * f + broadcast(1.1676998740e-1f);
+  y = y * f + broadcast(-1.2420140846e-1f);
+  y = y * f + broadcast(1.4249322787e-1f);
+  y = y * f + broadcast(-1.6668057665e-1f);
+  y = y * f + broadcast(2.0000714765e-1f);
+  y = y * f + broadcast(-2.4999993993e-1f);
+  y = y * f + broadcast(3.3333331174e-1f);
+  y = y * f * z;
+  y = y + e * broadcast(-2.12194440e-4f);
+  y = y - broadcast(0.5f) * z;
+  const vfloat result = f + y + e * broadcast(0.693359375f);
+  const auto passthrough = (x != x) | (x == broadcast(__builtin_inff()));
+  return passthrough ? x : result;
 }
 
 }  // namespace csoftmax::simd

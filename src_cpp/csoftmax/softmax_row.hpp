@@ -1,4 +1,5 @@
-// Softmax, log-sum-exp and the cross-entropy gradient of one row of logits, vectorized over classes.
+// Softmax, log-softmax, log-sum-exp and cross-entropy of one row of logits, vectorized over classes:
+// the outputs of the forward pass, row by row.
 //
 // A row lives in a padded buffer: `classes` valid logits followed by -inf up to a whole number of
 // vectors, so every loop runs on full vectors and the padding contributes exp(-inf) = 0.
@@ -78,26 +79,6 @@ inline LogSumExp logsumexp(const float* row, int64_t classes) {
 inline void softmax_inplace(float* row, int64_t classes) {
   const float sum = exp_shifted_inplace(row, classes, row_max(row, classes));
   scale_inplace(row, classes, 1.0f / sum);
-}
-
-// What the fused step needs from one row of logits.
-struct RowLoss {
-  float loss;      // (max - z[label]) + log sum exp(z - max): never the log of a probability
-  float lse;       // log-sum-exp of the row
-  bool correct;    // argmax == label
-};
-
-// Turns a padded row of logits into the gradient of the loss with respect to them, scaled:
-// row <- (softmax(row) - onehot(label)) * grad_scale (padding becomes 0).
-inline RowLoss cross_entropy_grad_inplace(float* row, int64_t classes, int64_t label, float grad_scale) {
-  const float m = row_max(row, classes);
-  const float z_label = row[label];
-  const bool correct = row_argmax(row, classes) == label;
-  const float sum = exp_shifted_inplace(row, classes, m);
-  const float log_sum = std::log(sum);
-  scale_inplace(row, classes, grad_scale / sum);
-  row[label] -= grad_scale;
-  return RowLoss{(m - z_label) + log_sum, m + log_sum, correct};
 }
 
 // What a forward pass produces for each row of logits.

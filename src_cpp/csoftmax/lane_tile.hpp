@@ -1,0 +1,90 @@
+// One tile of simd::kWidth rows, held class-major with rows in lanes: zt[c * kWidth + r].
+//
+// The forward leaves each row's logits in its own lane, so the softmax, the loss, the argmax and the
+// gradient of a whole tile are plain vector operations over classes, with no horizontal work per row.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+
+#include "csoftmax/batch_rows.hpp"
+#include "csoftmax/linear_tiles.hpp"
+#include "csoftmax/simd.hpp"
+
+namespace csoftmax {
+
+static_assert(simd::kWidth % kRowTile == 0, "a lane tile is a whole number of register tiles");
+
+// Scratch for one tile's forward: partial sums of a class block, before their reduction.
+inline constexpr int64_t kPartialVectors = kClassTile * simd::kWidth;
+
+// zt[c * kWidth + r] = x_scale * <x_rows[r], wt[c]> + bias[c]     for r < kWidth, c < C.
+// x_rows: kWidth row pointers (repeat a valid row to fill a short tile); partial: kPartialVectors.
+template <typename T>
+inline void lane_logits(float* zt, const T* const* x_rows, const ClassMajorWeights& w, float x_scale,
+                        simd::vfloat* partial) {
+  const int64_t C = w.classes, D = w.features;
+  for (int64_t c0 = 0; c0 < C; c0 += kClassTile) {
+    const int nc = static_cast<int>(std::min<int64_t>(kClassTile, C - c0));
+    with_class_tile(nc, [&](auto tile) {
+      constexpr int NC = decltype(tile)::value;
+      for (int r = 0; r < simd::kWidth; r += kRowTile)
+        logits_tile<T, kRowTile, NC>(partial, r, x_rows + r, w.wt + c0 * D, D);
+    });
+    for (int c = 0; c < nc; ++c)
+      simd::store(zt + (c0 + c) * simd::kWidth, simd::transpose_sum(partial + c * simd::kWidth) * simd::broadcast(x_scale) +
+                                                    simd::broadcast(w.bias[c0 + c]));
+  }
+}
+
+// Each lane's first largest logit (as numpy.argmax), as a float class index; `max` gets the value.
+inline simd::vfloat lane_argmax(const float* zt, int64_t C, simd::vfloat& max) {
+  max = simd::load(zt);
+  simd::vfloat arg = simd::zero();
+  for (int64_t c = 1; c < C; ++c) {
+    const simd::vfloat z = simd::load(zt + c * simd::kWidth);
+    const auto greater = z > max;
+    max = greater ? z : max;
+    arg = greater ? simd::broadcast(static_cast<float>(c)) : arg;
+  }
+  return arg;
+}
+
+struct LaneLoss {
+  simd::vfloat loss;     // (max - z[label]) + log sum exp(z - max): never the log of a probability
+  simd::vfloat correct;  // 1 where argmax == label
+};
+
+// The cross-entropy of a tile and its gradient with respect to the logits, in place:
+//   G = (softmax(z) - onehot(label)) * grad_scale;   db_lanes[c] += G[c];   zt <- G * x_scale
+// (x_scale is folded in for dW = G^T (x_scale X) and dX = x_scale G W). Lanes >= valid get a zero
+// gradient, loss and count. labels holds each lane's label as a float.
+inline LaneLoss cross_entropy_grad_lanes(float* zt, int64_t C, simd::vfloat labels, int valid, float grad_scale,
+                                         float x_scale, float* db_lanes) {
+  const int W = simd::kWidth;
+  simd::vfloat max;
+  const simd::vfloat arg = lane_argmax(zt, C, max);
+  simd::vfloat sum = simd::zero(), z_label = simd::zero();
+  for (int64_t c = 0; c < C; ++c) {
+    const simd::vfloat z = simd::load(zt + c * W);
+    z_label = labels == simd::broadcast(static_cast<float>(c)) ? z : z_label;
+    const simd::vfloat e = simd::exp(z - max);
+    simd::store(zt + c * W, e);
+    sum += e;
+  }
+  const auto in_tile = simd::lane_index() < simd::broadcast(static_cast<float>(valid));
+  const simd::vfloat scale = in_tile ? simd::broadcast(grad_scale) / sum : simd::zero();
+  const simd::vfloat label_grad = in_tile ? simd::broadcast(grad_scale) : simd::zero();
+  const simd::vfloat x_scale_v = simd::broadcast(x_scale);
+  for (int64_t c = 0; c < C; ++c) {
+    const auto is_label = labels == simd::broadcast(static_cast<float>(c));
+    const simd::vfloat g = simd::load(zt + c * W) * scale - (is_label ? label_grad : simd::zero());
+    simd::store(db_lanes + c * W, simd::load(db_lanes + c * W) + g);
+    simd::store(zt + c * W, g * x_scale_v);
+  }
+  const simd::vfloat loss = (max - z_label) + simd::log(sum);
+  return LaneLoss{in_tile ? loss : simd::zero(),
+                  (in_tile & (arg == labels)) ? simd::broadcast(1.0f) : simd::zero()};
+}
+
+}  // namespace csoftmax
