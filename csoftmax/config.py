@@ -54,7 +54,8 @@ def show_config(file=None) -> None:
         f"  flags:        {info['cxx_flags']}",
         f"  build:        {'native (-march=native)' if info['native'] else 'portable'}",
         f"  SIMD:         {info['simd']} ({info['simd_width']} float lanes), "
-        f"tile {info['tile'][0]} rows x {info['tile'][1]} classes",
+        f"tiles {info['tile'][0]} rows x {info['tile'][1]} classes (forward), "
+        f"{info['tile'][2]} vectors x {info['tile'][1]} classes (backward)",
         f"  CPU:          {_cpu_model()}",
         f"  CPU offers:   {', '.join(offered) if offered else 'unknown'}",
         f"  OpenMP:       {'yes' if info['openmp'] else 'no (serial build)'}",

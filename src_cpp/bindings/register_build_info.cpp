@@ -3,6 +3,7 @@
 
 #include "bindings/array_checks.hpp"
 #include "csoftmax/linear_tiles.hpp"
+#include "csoftmax/peak_probe.hpp"
 #include "csoftmax/simd.hpp"
 #include "csoftmax/threads.hpp"
 
@@ -45,12 +46,23 @@ void register_build_info(py::module_& m) {
     info["native"] = bool(CSOFTMAX_BUILD_NATIVE);
     info["simd"] = simd::kIsaName;
     info["simd_width"] = simd::kWidth;
-    info["tile"] = py::make_tuple(kRowTile, kClassTile);
+    info["tile"] = py::make_tuple(kRowTile, kClassTile, kChunkTile);
     info["openmp"] = kOpenMP;
     info["available_threads"] = available_threads();
     info["cpu_features"] = cpu_features();
     return info;
   });
+  m.def(
+      "peak_fma_flops",
+      [](int threads, int64_t iterations, int repeats) {
+        if (threads < 1 || iterations < 1 || repeats < 1)
+          throw py::value_error("peak_fma_flops: threads, iterations and repeats must be positive");
+        py::gil_scoped_release release;
+        return peak_fma_flops(threads, iterations, repeats);
+      },
+      py::arg("threads"), py::arg("iterations") = 2000000, py::arg("repeats") = 5,
+      "Measured fp32 FMA rate (FLOP/s) of `threads` threads running independent FMA chains at the build's "
+      "vector width: the machine's peak, best of `repeats`.");
   m.def("get_num_threads", &num_threads, "Threads the kernels use.");
   m.def(
       "set_num_threads",

@@ -16,6 +16,16 @@ struct BatchRows {
 
   int64_t source(int64_t i) const { return rows ? rows[i] : i; }
   const T* row(int64_t i) const { return data + source(i) * stride; }
+
+  // Ask for rows [begin, end) to be brought into cache: gathered rows are scattered over memory, so
+  // the hardware prefetcher cannot guess where the next one starts.
+  void prefetch(int64_t begin, int64_t end, int64_t features) const {
+    const int64_t bytes = features * static_cast<int64_t>(sizeof(T));
+    for (int64_t i = begin; i < end; ++i) {
+      const char* p = reinterpret_cast<const char*>(row(i));
+      for (int64_t offset = 0; offset < bytes; offset += 64) __builtin_prefetch(p + offset);
+    }
+  }
 };
 
 // Class-major weights: wt is (classes, features), bias is (classes).
