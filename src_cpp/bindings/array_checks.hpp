@@ -48,13 +48,16 @@ inline void require_indices(const int64_t* values, int64_t count, int64_t bound,
                             std::to_string(i) + " is outside [0, " + std::to_string(bound) + ")");
 }
 
-// The label of every row of a batch (labels[rows[i]], or labels[i] without rows) is in [0, classes).
-inline void require_labels(const int64_t* labels, const int64_t* rows, int64_t count, int64_t classes) {
+// The label of every row of a batch (labels[rows[i]], or labels[i] without rows) is in [0, classes),
+// or equal to *ignore_index when one is given.
+inline void require_labels(const int64_t* labels, const int64_t* rows, int64_t count, int64_t classes,
+                           const int64_t* ignore_index = nullptr) {
   for (int64_t i = 0; i < count; ++i) {
     const int64_t source = rows ? rows[i] : i;
-    if (labels[source] < 0 || labels[source] >= classes)
+    if ((labels[source] < 0 || labels[source] >= classes) && !(ignore_index && labels[source] == *ignore_index))
       throw py::value_error("y: label " + std::to_string(labels[source]) + " at position " + std::to_string(source) +
-                            " is outside [0, " + std::to_string(classes) + ")");
+                            " is outside [0, " + std::to_string(classes) + ")" +
+                            (ignore_index ? " and is not ignore_index (" + std::to_string(*ignore_index) + ")" : ""));
   }
 }
 

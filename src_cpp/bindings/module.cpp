@@ -8,6 +8,7 @@ void register_build_info(py::module_& m);
 void register_softmax(py::module_& m);
 void register_linear_cross_entropy(py::module_& m);
 void register_training(py::module_& m);
+void register_tiled_linear_cross_entropy(py::module_& m);
 }  // namespace csoftmax::bindings
 
 PYBIND11_MODULE(_core, m) {
@@ -16,4 +17,5 @@ PYBIND11_MODULE(_core, m) {
   csoftmax::bindings::register_softmax(m);
   csoftmax::bindings::register_linear_cross_entropy(m);
   csoftmax::bindings::register_training(m);
+  csoftmax::bindings::register_tiled_linear_cross_entropy(m);
 }

@@ -1,0 +1,260 @@
+// A single-threaded, cache-blocked sgemm for the large-vocabulary kernel: C (+)= A . B in float32.
+//
+//   C is (M, N) row-major with leading dimension ldc; A is (M, K) and B is (K, N), each given by a
+//   pointer and two strides (MatrixView), so a transpose or a column slice is a view, never a copy.
+//
+// The structure is BLIS's: K is cut into blocks of kBlockK, N into blocks of kBlockN and M into
+// blocks of kBlockM; each block of A and B is packed into micro-panels (kMicroRows rows of A,
+// kMicroCols columns of B, interleaved along k) so the register kernel reads both with unit stride;
+// the packed B block stays in L2 while A micro-panels stream through L1.
+//
+// Order of summation: every C element is summed over k in increasing order, block after block, by
+// one FMA chain per (element, k-block). It depends on (M, N, K) and the strides only, so a call
+// gives bit-identical results whichever thread runs it: callers parallelize by giving each thread
+// its own C region.
+//
+// gemm_naive is the reference (and the fallback a reader can check the fast one against).
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "csoftmax/simd.hpp"
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
+namespace csoftmax::gemm {
+
+// Element (i, j) is data[i * row_stride + j * col_stride].
+struct MatrixView {
+  const float* data;
+  int64_t row_stride;
+  int64_t col_stride;
+  float operator()(int64_t i, int64_t j) const { return data[i * row_stride + j * col_stride]; }
+  MatrixView block(int64_t i, int64_t j) const { return {data + i * row_stride + j * col_stride, row_stride, col_stride}; }
+  MatrixView transposed() const { return {data, col_stride, row_stride}; }
+};
+
+// The register tile: kMicroRows x (kVectors vectors). Accumulators + the B vectors + one broadcast
+// must fit the register file: 14 x 2 + 2 + 1 = 31 of 32 zmm with AVX-512, 6 x 2 + 2 + 1 = 15 of 16
+// registers otherwise.
+#if defined(__AVX512F__)
+inline constexpr int kMicroRows = 14;
+#else
+inline constexpr int kMicroRows = 6;
+#endif
+inline constexpr int kVectors = 2;
+inline constexpr int kMicroCols = kVectors * simd::kWidth;
+
+// Cache blocks (measured on Zen 5: 48 KB L1d, 1 MB L2 per core): a packed A micro-panel
+// (14 x 256 floats = 14 KB) and a B micro-panel (256 x 32 = 32 KB) share L1; the packed B block
+// (256 x 512 = 512 KB) stays in L2.
+inline constexpr int64_t kBlockK = 256;
+inline constexpr int64_t kBlockN = 512;
+inline constexpr int64_t kBlockM = 14 * 24;
+
+// C = A . B (+ C when accumulate): the plain triple loop, summing k in order.
+inline void gemm_naive(int64_t M, int64_t N, int64_t K, MatrixView A, MatrixView B, float* C, int64_t ldc,
+                       bool accumulate) {
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j) {
+      float sum = accumulate ? C[i * ldc + j] : 0.0f;
+      for (int64_t k = 0; k < K; ++k) sum += A(i, k) * B(k, j);
+      C[i * ldc + j] = sum;
+    }
+}
+
+namespace detail {
+
+#if defined(__AVX512F__)
+// rows[0..15] <- their transpose (16 x 16 floats in registers).
+inline void transpose16(__m512 rows[16]) {
+  __m512 t[16];
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_ps(rows[i], rows[i + 1]);
+    t[i + 1] = _mm512_unpackhi_ps(rows[i], rows[i + 1]);
+  }
+  for (int i = 0; i < 16; i += 4) {
+    const __m512d a = _mm512_castps_pd(t[i]), b = _mm512_castps_pd(t[i + 1]);
+    const __m512d c = _mm512_castps_pd(t[i + 2]), d = _mm512_castps_pd(t[i + 3]);
+    rows[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+    rows[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+    rows[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
+    rows[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
+  }
+  // Now each 128-bit lane q of rows[4g + r] holds the 4x4 block (rows 4q.., columns 4g'..); gather
+  // the lanes across groups of four registers.
+  for (int i = 0; i < 4; ++i) {
+    const __m512 a = rows[i], b = rows[4 + i], c = rows[8 + i], d = rows[12 + i];
+    const __m512 ab_lo = _mm512_shuffle_f32x4(a, b, 0x44), ab_hi = _mm512_shuffle_f32x4(a, b, 0xEE);
+    const __m512 cd_lo = _mm512_shuffle_f32x4(c, d, 0x44), cd_hi = _mm512_shuffle_f32x4(c, d, 0xEE);
+    t[i] = _mm512_shuffle_f32x4(ab_lo, cd_lo, 0x88);
+    t[4 + i] = _mm512_shuffle_f32x4(ab_lo, cd_lo, 0xDD);
+    t[8 + i] = _mm512_shuffle_f32x4(ab_hi, cd_hi, 0x88);
+    t[12 + i] = _mm512_shuffle_f32x4(ab_hi, cd_hi, 0xDD);
+  }
+  for (int i = 0; i < 16; ++i) rows[i] = t[i];
+}
+#endif
+
+// Gathers `width` (<= lanes <= 16) strided lines of 16 contiguous floats and writes them transposed
+// into `lanes` lanes: out[j * out_stride + l] = line l, element j (0 for width <= l < lanes), j < 16.
+inline void transpose_lines16(float* out, int64_t out_stride, const float* src, int64_t line_stride, int width,
+                              int lanes) {
+#if defined(__AVX512F__)
+  __m512 v[16];
+  for (int l = 0; l < 16; ++l) v[l] = l < width ? _mm512_loadu_ps(src + l * line_stride) : _mm512_setzero_ps();
+  transpose16(v);
+  const __mmask16 mask = static_cast<__mmask16>((1u << lanes) - 1);
+  for (int j = 0; j < 16; ++j) _mm512_mask_storeu_ps(out + j * out_stride, mask, v[j]);
+#else
+  for (int j = 0; j < 16; ++j)
+    for (int l = 0; l < lanes; ++l) out[j * out_stride + l] = l < width ? src[l * line_stride + j] : 0.0f;
+#endif
+}
+
+// Packs `lines` (<= panel) lines of a matrix into one micro-panel of `depth` steps:
+// out[k * panel + l] = src(line l, step k), zero for l >= lines. `step_stride` and `line_stride` are
+// the source strides along k and along the lines.
+inline void pack_panel(float* out, int panel, const float* src, int64_t lines, int64_t depth, int64_t line_stride,
+                       int64_t step_stride) {
+  int64_t k = 0;
+  if (step_stride == 1) {
+    // The source lines run along k: transpose 16 x 16 blocks in registers.
+    for (int64_t l0 = 0; l0 < panel; l0 += 16) {
+      const int lanes = static_cast<int>(std::min<int64_t>(16, panel - l0));
+      const int width = static_cast<int>(std::clamp<int64_t>(lines - l0, 0, lanes));
+      for (k = 0; k + 16 <= depth; k += 16)
+        transpose_lines16(out + k * panel + l0, panel, src + l0 * line_stride + k, line_stride, width, lanes);
+    }
+  } else if (line_stride == 1 && lines == panel) {
+    // Each step is `panel` contiguous floats: a straight copy.
+    for (; k < depth; ++k) std::memcpy(out + k * panel, src + k * step_stride, panel * sizeof(float));
+    return;
+  }
+  for (; k < depth; ++k)
+    for (int l = 0; l < panel; ++l) out[k * panel + l] = l < lines ? src[l * line_stride + k * step_stride] : 0.0f;
+}
+
+// A (m, k) -> ceil(m / kMicroRows) micro-panels of kMicroRows rows, each k steps deep.
+inline void pack_a(float* out, MatrixView A, int64_t m, int64_t k) {
+  for (int64_t i = 0; i < m; i += kMicroRows)
+    pack_panel(out + i * k, kMicroRows, A.data + i * A.row_stride, std::min<int64_t>(kMicroRows, m - i), k,
+               A.row_stride, A.col_stride);
+}
+
+// B (k, n) -> ceil(n / kMicroCols) micro-panels of kMicroCols columns, each k steps deep.
+inline void pack_b(float* out, MatrixView B, int64_t k, int64_t n) {
+  for (int64_t j = 0; j < n; j += kMicroCols)
+    pack_panel(out + j * k, kMicroCols, B.data + j * B.col_stride, std::min<int64_t>(kMicroCols, n - j), k,
+               B.col_stride, B.row_stride);
+}
+
+// The register kernel: c (kMicroRows x kMicroCols, leading dimension ldc) = a . b (+ c), over `depth`
+// steps of the packed panels a (depth x kMicroRows) and b (depth x kMicroCols).
+inline void micro_kernel(int64_t depth, const float* a, const float* b, float* c, int64_t ldc, bool accumulate) {
+  simd::vfloat acc[kMicroRows][kVectors];
+#pragma GCC unroll 32
+  for (int i = 0; i < kMicroRows * kVectors; ++i) acc[i / kVectors][i % kVectors] = simd::zero();
+  for (int64_t k = 0; k < depth; ++k) {
+    simd::vfloat bv[kVectors];
+#pragma GCC unroll 4
+    for (int v = 0; v < kVectors; ++v) bv[v] = simd::load(b + k * kMicroCols + v * simd::kWidth);
+#pragma GCC unroll 16
+    for (int i = 0; i < kMicroRows; ++i) {
+      const simd::vfloat ai = simd::broadcast(a[k * kMicroRows + i]);
+#pragma GCC unroll 4
+      for (int v = 0; v < kVectors; ++v) acc[i][v] += ai * bv[v];
+    }
+  }
+#pragma GCC unroll 16
+  for (int i = 0; i < kMicroRows; ++i)
+#pragma GCC unroll 4
+    for (int v = 0; v < kVectors; ++v) {
+      float* p = c + i * ldc + v * simd::kWidth;
+      simd::store(p, accumulate ? simd::load(p) + acc[i][v] : acc[i][v]);
+    }
+}
+
+// The same on a partial tile (rows < kMicroRows or cols < kMicroCols), through a full-size buffer.
+inline void micro_kernel_edge(int64_t depth, const float* a, const float* b, float* c, int64_t ldc, bool accumulate,
+                              int64_t rows, int64_t cols) {
+  float tile[kMicroRows * kMicroCols];
+  micro_kernel(depth, a, b, tile, kMicroCols, false);
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t j = 0; j < cols; ++j) c[i * ldc + j] = accumulate ? c[i * ldc + j] + tile[i * kMicroCols + j] : tile[i * kMicroCols + j];
+}
+
+}  // namespace detail
+
+inline int64_t round_up(int64_t n, int64_t multiple) { return (n + multiple - 1) / multiple * multiple; }
+
+// Packing buffers of one thread, reused across calls.
+struct Workspace {
+  std::vector<float> a, b;
+  void reserve() {
+    a.resize(static_cast<size_t>(round_up(kBlockM, kMicroRows) * kBlockK));
+    b.resize(static_cast<size_t>(round_up(kBlockN, kMicroCols) * kBlockK));
+  }
+};
+
+// A packed once for several products (the same rows of X against every class tile): for each k
+// block, all of A's rows in micro-panels. pack_a_blocks writes it; gemm takes it instead of A.
+inline int64_t packed_a_size(int64_t M, int64_t K) { return round_up(M, kMicroRows) * K; }
+
+inline void pack_a_blocks(float* out, MatrixView A, int64_t M, int64_t K) {
+  for (int64_t p = 0; p < K; p += kBlockK) {
+    const int64_t kc = std::min(kBlockK, K - p);
+    detail::pack_a(out + round_up(M, kMicroRows) * p, A.block(0, p), M, kc);
+  }
+}
+
+// C (M, N; ldc) = A . B (+ C when accumulate). A is a view, or (packed_a != nullptr) the output of
+// pack_a_blocks for the same M and K. The caller's `work` holds the packing buffers.
+inline void gemm(int64_t M, int64_t N, int64_t K, MatrixView A, const float* packed_a, MatrixView B, float* C,
+                 int64_t ldc, bool accumulate, Workspace& work) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) {
+    if (!accumulate)
+      for (int64_t i = 0; i < M; ++i) std::fill(C + i * ldc, C + i * ldc + N, 0.0f);
+    return;
+  }
+  work.reserve();
+  const int64_t padded_m = round_up(M, kMicroRows);
+  for (int64_t jc = 0; jc < N; jc += kBlockN) {
+    const int64_t nc = std::min(kBlockN, N - jc);
+    for (int64_t pc = 0; pc < K; pc += kBlockK) {
+      const int64_t kc = std::min(kBlockK, K - pc);
+      const bool add = accumulate || pc > 0;
+      detail::pack_b(work.b.data(), B.block(pc, jc), kc, nc);
+      for (int64_t ic = 0; ic < M; ic += kBlockM) {
+        const int64_t mc = std::min(kBlockM, M - ic);
+        const float* a_block;
+        if (packed_a) {
+          a_block = packed_a + padded_m * pc + ic * kc;
+        } else {
+          detail::pack_a(work.a.data(), A.block(ic, pc), mc, kc);
+          a_block = work.a.data();
+        }
+        for (int64_t jr = 0; jr < nc; jr += kMicroCols) {
+          const float* b_panel = work.b.data() + jr * kc;
+          const int64_t cols = std::min<int64_t>(kMicroCols, nc - jr);
+          for (int64_t ir = 0; ir < mc; ir += kMicroRows) {
+            const int64_t rows = std::min<int64_t>(kMicroRows, mc - ir);
+            float* c = C + (ic + ir) * ldc + jc + jr;
+            if (rows == kMicroRows && cols == kMicroCols)
+              detail::micro_kernel(kc, a_block + ir * kc, b_panel, c, ldc, add);
+            else
+              detail::micro_kernel_edge(kc, a_block + ir * kc, b_panel, c, ldc, add, rows, cols);
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace csoftmax::gemm
