@@ -9,18 +9,30 @@ except ImportError as exc:  # pragma: no cover - only without a built extension
     ) from exc
 
 from .config import build_info, get_num_threads, set_num_threads, show_config
+from .data import (
+    FashionMNIST,
+    SampleDataWarning,
+    get_fashion_mnist_labels,
+    load_data_fashion_mnist,
+    load_fashion_mnist,
+)
 from .ops import cross_entropy, linear_cross_entropy, linear_softmax, log_softmax, predict, softmax
 from .result import LinearCrossEntropyResult
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "FashionMNIST",
     "LinearCrossEntropyResult",
+    "SampleDataWarning",
     "build_info",
     "cross_entropy",
+    "get_fashion_mnist_labels",
     "get_num_threads",
     "linear_cross_entropy",
     "linear_softmax",
+    "load_data_fashion_mnist",
+    "load_fashion_mnist",
     "log_softmax",
     "predict",
     "set_num_threads",

@@ -1,7 +1,9 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
-"""Batch assembly: gather shuffled uint8 rows into a reused, normalized float32 buffer."""
+"""Batch assembly: gather shuffled uint8 rows into a caller's float32 buffer, scaled.
 
-from cython.parallel cimport prange  # noqa: F401  (kept serial: the gather is memory-bound)
+Serial on purpose: the gather is memory-bound. csoftmax.data's iterators pass a fresh buffer per batch,
+so batches a user keeps never change under them.
+"""
 
 
 def gather_scaled(const unsigned char[:, ::1] images, const long long[::1] rows, float scale,

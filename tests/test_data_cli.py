@@ -1,0 +1,95 @@
+"""`csoftmax data`: where the data is, sizes and verification; errors in one line, no traceback."""
+
+import subprocess
+import sys
+
+import pytest
+
+from csoftmax.cli import Command, main
+
+
+@pytest.fixture
+def nowhere(fake_fashion_mnist, monkeypatch, tmp_path):
+    """No data in the cache or the system location (the fake files are the expected ones)."""
+    monkeypatch.setenv("CSOFTMAX_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr("csoftmax._locate.SYSTEM_DATA_DIRS", (tmp_path / "system",))
+    return tmp_path
+
+
+def test_data_reports_location_sizes_and_verification(fake_fashion_mnist, tmp_path, capsys):
+    directory = fake_fashion_mnist.write(tmp_path / "mine")
+    assert main(["data", "--data-dir", str(directory)]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[:2] == ["Fashion-MNIST, full dataset", f"  source: {directory}"]
+    for file in fake_fashion_mnist.files:
+        stored = len(fake_fashion_mnist.gzipped[file.name])
+        assert f"{file.name}.gz" in out and f"{stored:,} bytes" in out and f"{file.size:,} decompressed" in out
+    assert out.count("SHA-256 verified") == 4
+    assert "train:     30 images, 3 per class" in out and "test:      20 images, 2 per class" in out
+
+
+def test_data_without_download_says_where_it_looked(nowhere, capsys):
+    assert main(["data"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("csoftmax data: error: Fashion-MNIST not found:")
+    assert str(nowhere / "cache") in lines[0] and "csoftmax data --download" in lines[0]
+
+
+def test_data_download_fetches_into_the_cache(fake_fashion_mnist, mirror_server, nowhere, monkeypatch, capsys):
+    monkeypatch.setenv("CSOFTMAX_MIRRORS", mirror_server.serve("m", fake_fashion_mnist.gzipped))
+    assert main(["data", "--download"]) == 0
+    out = capsys.readouterr().out
+    assert f"source: {nowhere / 'cache' / 'fashion-mnist'} (cache), downloaded from {mirror_server.url}/m" in out
+    assert len(mirror_server.requests) == 4
+
+
+def test_data_download_failure_is_one_line(fake_fashion_mnist, mirror_server, nowhere, monkeypatch, capsys):
+    monkeypatch.setenv("CSOFTMAX_MIRRORS", mirror_server.serve("m", fake_fashion_mnist.gzipped, behaviour="truncated"))
+    assert main(["data", "--download", "--data-dir", str(nowhere / "mine")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "truncated" in err and "Traceback" not in err
+    assert not (nowhere / "mine").exists() or list((nowhere / "mine").iterdir()) == []
+
+
+def test_data_corrupt_file_is_one_line(fake_fashion_mnist, tmp_path, capsys):
+    directory = fake_fashion_mnist.write(tmp_path, compress=False)
+    (directory / "train-labels-idx1-ubyte").write_bytes(b"\x00\x00\x08\x01\x00\x00\x00\x05")
+    assert main(["data", "--data-dir", str(directory)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("csoftmax data: error: ") and "train-labels-idx1-ubyte: truncated" in err
+
+
+def test_data_sample(capsys):
+    assert main(["data", "--sample"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Fashion-MNIST, embedded sample\n") and "6,000 images, 600 per class" in out
+    assert main(["data", "--sample", "--download"]) == 1
+    assert "--sample reports on the embedded sample" in capsys.readouterr().err
+
+
+def test_usage_errors(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["data", "--no-such-flag"])
+    assert info.value.code == 2
+    assert main([]) == 2 and "data" in capsys.readouterr().err  # no subcommand: the help, on stderr
+
+
+def test_unexpected_errors_are_one_line_too(monkeypatch, capsys):
+    def broken(args):
+        raise RuntimeError("something\nbroke")
+
+    monkeypatch.setattr("csoftmax.cli.COMMANDS", (Command("data", "", lambda parser: None, broken),))
+    assert main(["data"]) == 1
+    assert capsys.readouterr().err == (
+        "csoftmax data: internal error: RuntimeError: something broke (set CSOFTMAX_DEBUG=1 for the traceback)\n"
+    )
+
+
+def test_python_dash_m_runs_the_command():
+    result = subprocess.run(
+        [sys.executable, "-m", "csoftmax", "data", "--sample"], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Fashion-MNIST, embedded sample" in result.stdout
