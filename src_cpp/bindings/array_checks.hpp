@@ -23,7 +23,9 @@ inline std::string shape_string(const py::array& a) {
 // A C-contiguous array of exactly dtype T with `ndim` dimensions; `writable` when the kernel writes it.
 template <typename T>
 inline void require(const py::array& a, const char* name, int ndim, bool writable = false) {
-  if (!py::isinstance<py::array_t<T>>(a) || !a.dtype().is(py::dtype::of<T>()))
+  // isinstance<array_t<T>> compares dtypes by equivalence (numpy's PyArray_EquivTypes): any uint8,
+  // and only native-byte-order floats; identity of dtype objects is not guaranteed.
+  if (!py::isinstance<py::array_t<T>>(a))
     throw py::type_error(std::string(name) + ": expected dtype " + std::string(py::str(py::dtype::of<T>())) +
                          ", got " + std::string(py::str(a.dtype())));
   if (a.ndim() != ndim)

@@ -44,7 +44,7 @@ void register_training(py::module_& m) {
       "sgd_epoch",
       [](const py::array& X, const py::array& y, const py::array& order, int64_t batch_size, float lr, float x_scale,
          py::array& wt, py::array& bias) {
-        if (py::isinstance<py::array_t<uint8_t>>(X) && X.dtype().is(py::dtype::of<uint8_t>()))
+        if (py::isinstance<py::array_t<uint8_t>>(X))
           return sgd_epoch_binding<uint8_t>(X, y, order, batch_size, lr, x_scale, wt, bias);
         return sgd_epoch_binding<float>(X, y, order, batch_size, lr, x_scale, wt, bias);
       },

@@ -1,0 +1,108 @@
+"""What csoftmax is timed against: the same work written the way NumPy and PyTorch users write it.
+
+Every contender starts from the same inputs (the uint8 images as the dataset holds them, or float32
+arrays for the float cases) and does its own conversion inside the timed region, as a user would.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from csoftmax import reference
+
+try:  # PyTorch is optional: the benchmark notes its absence and goes on
+    import torch
+    import torch.nn.functional as F
+except ImportError:  # pragma: no cover - depends on the environment
+    torch = None
+    F = None
+
+
+def torch_available() -> bool:
+    return torch is not None
+
+
+# --- one fused step: linear + softmax + cross-entropy, forward and backward ----------------------------
+
+
+def numpy_step(X, W, b, y, x_scale):
+    """The NumPy reference (float32): what `--backend numpy` computes for each minibatch."""
+    step = reference.linear_cross_entropy(X, W, b, y, x_scale=x_scale)
+    return step.loss, step.grad_W, step.grad_b
+
+
+def make_torch_step(X, W, b, y, x_scale):
+    """F.linear + F.cross_entropy + backward on CPU tensors built once from the same arrays."""
+    X_t = torch.from_numpy(np.ascontiguousarray(X))
+    W_t = torch.from_numpy(np.ascontiguousarray(W.T)).requires_grad_()  # nn.Linear's (C, D) layout
+    b_t = torch.from_numpy(b.copy()).requires_grad_()
+    y_t = torch.from_numpy(y.astype(np.int64))
+
+    def step():
+        W_t.grad = None
+        b_t.grad = None
+        inputs = X_t.float() * x_scale if X_t.dtype == torch.uint8 else X_t
+        loss = F.cross_entropy(F.linear(inputs, W_t, b_t), y_t)
+        loss.backward()
+        return loss.item(), W_t.grad.numpy().T, b_t.grad.numpy()
+
+    return step
+
+
+# --- evaluation: predicted labels of the whole test set ----------------------------------------------
+
+
+def numpy_predict(images, W, b, x_scale):
+    return reference.predict(images, W, b, x_scale=x_scale)
+
+
+def make_torch_predict(images, W, b, x_scale):
+    images_t = torch.from_numpy(images)
+    W_t, b_t = torch.from_numpy(np.ascontiguousarray(W)), torch.from_numpy(b)
+
+    def predict():
+        with torch.no_grad():
+            return torch.addmm(b_t, images_t.float() * x_scale, W_t).argmax(dim=1).numpy()
+
+    return predict
+
+
+# --- the recipe in PyTorch eager ---------------------------------------------------------------------
+
+
+def torch_recipe(train_images, train_labels, test_images, test_labels, W0, orders, batch_size, lr, x_scale):
+    """The chapter's recipe in PyTorch eager on in-memory tensors: same initial W, same shuffles.
+
+    The images are converted to float32 tensors once, before the clock starts (in memory, as a
+    TensorDataset would hold them). Returns (per-epoch metrics, seconds of the training loop).
+    """
+    X_train = torch.from_numpy(train_images).float().mul_(x_scale)
+    y_train = torch.from_numpy(train_labels)
+    X_test = torch.from_numpy(test_images).float().mul_(x_scale)
+    y_test = torch.from_numpy(test_labels)
+    W = torch.from_numpy(W0.copy()).requires_grad_()
+    b = torch.zeros(W0.shape[1], requires_grad=True)
+    orders_t = [torch.from_numpy(order) for order in orders]
+    epochs = []
+    start = time.perf_counter()
+    for order in orders_t:
+        loss_sum, correct = 0.0, 0
+        for first in range(0, len(order), batch_size):
+            rows = order[first : first + batch_size]
+            X, y = X_train[rows], y_train[rows]
+            logits = X @ W + b
+            loss = F.cross_entropy(logits, y, reduction="sum")
+            loss.backward()
+            with torch.no_grad():
+                W -= lr * W.grad / len(rows)
+                b -= lr * b.grad / len(rows)
+                W.grad = None
+                b.grad = None
+                loss_sum += float(loss)
+                correct += int((logits.argmax(dim=1) == y).sum())
+        with torch.no_grad():
+            test_acc = float((torch.addmm(b, X_test, W).argmax(dim=1) == y_test).float().mean())
+        epochs.append({"train_loss": loss_sum / len(order), "train_acc": correct / len(order), "test_acc": test_acc})
+    return epochs, time.perf_counter() - start
