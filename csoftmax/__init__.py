@@ -16,16 +16,25 @@ from .data import (
     load_data_fashion_mnist,
     load_fashion_mnist,
 )
+from .metrics import EpochMetrics, RiskCoverage, confusion_matrix, risk_coverage
+from .model import ModelFileError, SoftmaxRegression
 from .ops import cross_entropy, linear_cross_entropy, linear_softmax, log_softmax, predict, softmax
+from .recipe import RecipeResult, run_recipe, train_recipe
 from .result import LinearCrossEntropyResult
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "EpochMetrics",
     "FashionMNIST",
     "LinearCrossEntropyResult",
+    "ModelFileError",
+    "RecipeResult",
+    "RiskCoverage",
     "SampleDataWarning",
+    "SoftmaxRegression",
     "build_info",
+    "confusion_matrix",
     "cross_entropy",
     "get_fashion_mnist_labels",
     "get_num_threads",
@@ -35,7 +44,10 @@ __all__ = [
     "load_fashion_mnist",
     "log_softmax",
     "predict",
+    "risk_coverage",
+    "run_recipe",
     "set_num_threads",
     "show_config",
     "softmax",
+    "train_recipe",
 ]
