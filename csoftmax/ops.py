@@ -170,28 +170,146 @@ def predict(X, W, b, x_scale=1.0, *, threshold=None, top_k=None, rows=None):
     return labels
 
 
-def linear_cross_entropy(X, W, b, y, *, x_scale=1.0, rows=None, reduction="mean", grad_input=False):
+# Up to this many classes the single-pass kernel (one row tile at a time through the forward, the
+# softmax and dW in registers) is the faster one; past it the tiled kernel's blocked GEMMs win.
+# Measured on the development machine (benchmarks/bench_large_vocab.py --crossover).
+SMALL_C_MAX = 64
+
+LAYOUTS = ("DC", "CD")
+KERNELS = ("auto", "single_pass", "tiled")
+
+
+def _as_weights(W, layout):
+    """W as a C-contiguous float32 array without copying a transposed view.
+
+    Returns (array, class_major, transposed): array is (C, D) when class_major, else (D, C);
+    transposed says it is the transpose of what the caller passed (so grad_W is transposed back).
+    """
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout: must be 'DC' (W is (D, C), the chapter's) or 'CD' (W is (C, D), like "
+                         f"torch.nn.Linear.weight), got {layout!r}")
+    a = _as_array(W, "W")
+    if a.dtype.kind != "f":
+        raise TypeError(f"W: expected a floating-point array, got dtype {a.dtype}")
+    if a.ndim != 2:
+        raise ValueError(f"W: expected 2 dimensions, got shape {a.shape}")
+    class_major = layout == "CD"
+    if a.dtype == np.float32 and not a.flags.c_contiguous and a.T.flags.c_contiguous:
+        return a.T, not class_major, True  # a transposed view: read it in place, in the other layout
+    return np.ascontiguousarray(a, dtype=np.float32), class_major, False
+
+
+def _check_weight_shape(W, layout, D):
+    expected_axis = 1 if layout == "CD" else 0
+    if W.shape[expected_axis] != D:
+        shape = "(C, D)" if layout == "CD" else "(D, C)"
+        other = "'DC' for (D, C) weights as in the chapter" if layout == "CD" else \
+            "'CD' for (C, D) weights like torch.nn.Linear.weight"
+        raise ValueError(f"W: expected shape {shape} with D = {D} for layout={layout!r}, got {W.shape}; "
+                         f"pass layout={other}")
+
+
+def _as_ignore_index(ignore_index):
+    if ignore_index is None:
+        return None
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
+        raise TypeError(f"ignore_index: expected an integer or None, got {type(ignore_index).__name__}")
+    if not np.iinfo(np.int64).min <= int(ignore_index) <= np.iinfo(np.int64).max:
+        raise ValueError(f"ignore_index: {ignore_index} does not fit in int64")
+    return int(ignore_index)
+
+
+def _as_smoothing(label_smoothing):
+    try:
+        eps = float(label_smoothing)
+    except (TypeError, ValueError):
+        raise TypeError(f"label_smoothing: expected a number, got {type(label_smoothing).__name__}") from None
+    if not 0.0 <= eps <= 1.0:
+        raise ValueError(f"label_smoothing: must be in [0, 1], got {label_smoothing}")
+    return eps
+
+
+def linear_cross_entropy(X, W, b, y, *, x_scale=1.0, rows=None, reduction="mean", grad_input=False,
+                         ignore_index=None, label_smoothing=0.0, return_lse=False, layout="DC", row_weights=None,
+                         grad_weight=True, kernel="auto"):
     """One fused step of softmax regression: loss, gradients and the number of correct predictions.
 
     X: (N, D) float (computed in float32) or uint8, scaled by x_scale inside the kernel (1/255 for
        images); read from memory once.
-    W: (D, C) as in the chapter; b: (C,); y: (N,) integer labels in [0, C).
+    W: (D, C) as in the chapter (layout="DC", the default), or (C, D) like torch.nn.Linear.weight
+       (layout="CD"). Either is read in place, a transposed view too (W.T of a C-contiguous float32
+       array is not copied); grad_W comes back in W's layout and shape.
+    b: (C,), or None for no bias (grad_b is then None).
+    y: (N,) integer labels in [0, C) (or equal to ignore_index).
     rows: optional integer indices selecting the batch from X and y (a shuffled minibatch without a
        copy); the batch is then len(rows) rows, and grad_X follows the order of rows.
     reduction: "mean" (the chapter's, and the default), "sum", or "none" (per-row losses; the
        gradients are then those of their sum).
     grad_input: also return d loss / d X.
+    grad_weight: return d loss / d W and d loss / d b (the default); False skips them (grad_W and
+       grad_b are then None), which leaves the tiled kernel one GEMM instead of three.
+    ignore_index: rows whose label equals it contribute no loss and no gradient, and are not counted
+       in `correct`; the mean divides by the rows that are not ignored (NaN if there are none, with
+       zero gradients), as PyTorch. It may be any integer: a value in [0, C) makes that class's rows
+       ignored (PyTorch's rule), while the class still takes part in every softmax. None (the
+       default) ignores nothing; PyTorch's default is -100.
+    label_smoothing: eps in [0, 1], PyTorch's definition: the target is (1 - eps) onehot(y) + eps / C,
+       i.e. loss_i = lse_i - (1 - eps) z[i, y_i] - (eps / C) sum_c z[i, c].
+    return_lse: also return the per-row log-sum-exp of the logits (result.lse).
+    row_weights: optional (B,) weights w_i: the gradients become those of sum_i w_i loss_i (divided by
+       the counted rows for "mean"); the losses are unchanged. The backward of reduction="none" under
+       an upstream gradient (csoftmax.torch uses it).
+    kernel: "auto" (the default) picks the single-pass kernel for C <= SMALL_C_MAX when none of
+       ignore_index, label_smoothing, return_lse, row_weights or b=None is used, and the tiled large-vocabulary
+       kernel otherwise; "single_pass" or "tiled" force one (for tests and benchmarks).
 
-    Returns a LinearCrossEntropyResult(loss, grad_W, grad_b, grad_X, correct).
+    The tiled kernel never holds the B x C logits: it works on chunks of rows whose logits fit in a
+    fixed budget (csoftmax._core.tiled_plan(B, C, D) shows the cut), with results that do not depend
+    on the thread count.
+
+    Returns a LinearCrossEntropyResult(loss, grad_W, grad_b, grad_X, correct, lse).
     """
     _check_reduction(reduction)
+    if kernel not in KERNELS:
+        raise ValueError(f"kernel: must be one of {KERNELS}, got {kernel!r}")
+    ignore = _as_ignore_index(ignore_index)
+    eps = _as_smoothing(label_smoothing)
     Xa, rows = _as_features(X), _as_rows(rows)
-    batch = len(Xa) if rows is None else len(rows)
-    loss_sum, correct, row_loss, grad_W, grad_b, grad_X = _core.linear_cross_entropy(
-        Xa, _as_float32(W, "W", 2), _as_float32(b, "b", 1), _as_labels(y, "y"), rows, _as_scale(x_scale),
-        1.0 / max(batch, 1) if reduction == "mean" else 1.0, reduction == "none", bool(grad_input), True)
+    Wa, class_major, transposed = _as_weights(W, layout)
+    _check_weight_shape(Wa.T if transposed else Wa, layout, Xa.shape[1])
+    ba = None if b is None else _as_float32(b, "b", 1)
+    labels = _as_labels(y, "y")
+    C = Wa.shape[0 if class_major else 1]
+    if kernel == "auto":
+        simple = ignore is None and eps == 0.0 and not return_lse and row_weights is None and ba is not None
+        kernel = "single_pass" if simple and C <= SMALL_C_MAX else "tiled"
+
+    if kernel == "single_pass":
+        if ignore is not None or eps != 0.0 or return_lse or row_weights is not None:
+            raise ValueError("kernel='single_pass' supports none of ignore_index, label_smoothing, return_lse, "
+                             "row_weights")
+        batch = len(Xa) if rows is None else len(rows)
+        loss_sum, correct, row_loss, grad_W, grad_b, grad_X = _core.linear_cross_entropy(
+            Xa, Wa, np.zeros(C, np.float32) if ba is None else ba, labels, rows, _as_scale(x_scale),
+            1.0 / max(batch, 1) if reduction == "mean" else 1.0, reduction == "none", bool(grad_input),
+            not class_major)
+        counted, lse = batch, None
+        if ba is None:
+            grad_b = None
+    else:
+        loss_sum, counted, correct, row_loss, lse, grad_W, grad_b, grad_X = _core.tiled_linear_cross_entropy(
+            Xa, Wa, ba, labels, rows, _as_scale(x_scale), reduction == "mean", eps, ignore,
+            None if row_weights is None else _as_float32(row_weights, "row_weights", 1), class_major,
+            bool(return_lse), bool(grad_weight), bool(grad_input))
     if reduction == "none":
         loss = row_loss
+    elif reduction == "mean":
+        loss = loss_sum / counted if counted else math.nan
     else:
-        loss = loss_sum / batch if reduction == "mean" else loss_sum
-    return LinearCrossEntropyResult(loss=loss, grad_W=grad_W, grad_b=grad_b, grad_X=grad_X, correct=correct)
+        loss = loss_sum
+    if not grad_weight:
+        grad_W = grad_b = None
+    if transposed and grad_W is not None:
+        grad_W = grad_W.T
+    return LinearCrossEntropyResult(loss=loss, grad_W=grad_W, grad_b=grad_b, grad_X=grad_X, correct=correct,
+                                    lse=lse)

@@ -99,29 +99,55 @@ def predict(X, W, b, *, x_scale=1.0, rows=None, dtype=np.float32):
 
 
 def linear_cross_entropy(X, W, b, y, *, x_scale=1.0, rows=None, reduction="mean", grad_input=False,
-                         dtype=np.float32):
+                         ignore_index=None, label_smoothing=0.0, layout="DC", row_weights=None, dtype=np.float32):
     """Loss and gradients of softmax regression on one batch, as the chapter computes them by autograd.
 
-    Z = x_scale X W + b;  loss_i = logsumexp(Z_i) - Z[i, y_i]
-    G = (softmax(Z) - onehot(y)) / B for "mean" (1 for "sum" and "none");
+    Z = x_scale X W + b;  loss_i = logsumexp(Z_i) - (1 - eps) Z[i, y_i] - (eps / C) sum_c Z[i, c]
+    G = (softmax(Z) - (1 - eps) onehot(y) - eps / C) / n for "mean" (1 for "sum" and "none"), with
+    n the number of rows whose label is not ignore_index; ignored rows have loss 0 and G = 0.
     grad_W = (x_scale X)^T G;  grad_b = sum_i G_i;  grad_X = x_scale G W^T.
+    W is (D, C) for layout="DC", (C, D) for layout="CD" (grad_W follows); b may be None.
+    row_weights (B,) scales each row of G: the gradients of sum_i w_i loss_i (over n for "mean").
+    The result's lse holds the per-row log-sum-exp.
     """
     if reduction not in REDUCTIONS:
         raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    if layout not in ("DC", "CD"):
+        raise ValueError(f"layout must be 'DC' or 'CD', got {layout!r}")
     Xs, y = _batch(X, y, rows, x_scale, dtype)
-    W = W.astype(dtype)
-    Z = Xs @ W + b.astype(dtype)
-    lse = logsumexp(Z)
+    y = np.asarray(y)
+    W = (W.T if layout == "CD" else W).astype(dtype)
+    Z = Xs @ W
+    if b is not None:
+        Z = Z + b.astype(dtype)
+    C = Z.shape[1]
+    eps = dtype(label_smoothing)
+    kept = np.ones(len(y), dtype=bool) if ignore_index is None else y != ignore_index
+    target = np.where(kept, y, 0)  # any class: ignored rows are zeroed below
     index = np.arange(len(y))
-    row_loss = lse - Z[index, y]
-    G = np.exp(Z - lse[:, None])
-    G[index, y] -= 1
+    lse = logsumexp(Z)
+    row_loss = lse - (1 - eps) * Z[index, target] - eps / C * Z.sum(axis=1)
+    row_loss[~kept] = 0
+    G = np.exp(Z - lse[:, None]) - eps / C
+    G[index, target] -= 1 - eps
+    G[~kept] = 0
+    if row_weights is not None:
+        G *= np.asarray(row_weights, dtype=dtype)[:, None]
+    counted = int(kept.sum())
     if reduction == "mean":
-        G /= len(y)
+        G /= max(counted, 1)
+    if reduction == "none":
+        loss = row_loss
+    elif reduction == "mean":
+        loss = float(row_loss.sum(dtype=np.float64)) / counted if counted else float("nan")
+    else:
+        loss = float(row_loss.sum(dtype=np.float64))
+    grad_W = Xs.T @ G
     return LinearCrossEntropyResult(
-        loss=_reduce(row_loss, reduction),
-        grad_W=Xs.T @ G,
-        grad_b=G.sum(axis=0),
+        loss=loss,
+        grad_W=grad_W.T if layout == "CD" else grad_W,
+        grad_b=None if b is None else G.sum(axis=0),
         grad_X=(G @ W.T) * dtype(x_scale) if grad_input else None,
-        correct=int((Z.argmax(axis=1) == y).sum()),
+        correct=int(((Z.argmax(axis=1) == y) & kept).sum()),
+        lse=lse,
     )

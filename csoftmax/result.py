@@ -13,13 +13,17 @@ class LinearCrossEntropyResult:
 
     loss:    the mean or summed loss (a float), or the per-row losses (an array) for reduction="none".
     grad_W:  d loss / d W, in W's layout. For reduction="none" the gradients are those of the sum.
-    grad_b:  d loss / d b, shape (C,).
+             None when not asked for (grad_weight=False).
+    grad_b:  d loss / d b, shape (C,); None when there is no bias (b=None).
     grad_X:  d loss / d X with X as given (x_scale included), shape (B, D); None unless asked for.
-    correct: how many rows have argmax(logits) == label (ties go to the lowest class, as numpy.argmax).
+    correct: how many rows have argmax(logits) == label (ties go to the lowest class, as numpy.argmax);
+             rows whose label is ignore_index are not counted.
+    lse:     the per-row log-sum-exp of the logits, shape (B,); None unless asked for (return_lse=True).
     """
 
     loss: float | np.ndarray
-    grad_W: np.ndarray
-    grad_b: np.ndarray
+    grad_W: np.ndarray | None
+    grad_b: np.ndarray | None
     grad_X: np.ndarray | None
     correct: int
+    lse: np.ndarray | None = None

@@ -16,9 +16,9 @@ py::array_t<float> new_array(std::initializer_list<py::ssize_t> shape, float*& d
 
 template <typename T>
 py::tuple tiled_binding(const py::array& X, const py::array& W, const py::object& b_obj, const py::array& y,
-                        const py::object& rows_obj, float x_scale, float grad_scale, float label_smoothing,
-                        const py::object& ignore_obj, bool class_major, bool want_lse, bool grad_weight,
-                        bool grad_input, bool naive) {
+                        const py::object& rows_obj, float x_scale, bool mean, float label_smoothing,
+                        const py::object& ignore_obj, const py::object& weights_obj, bool class_major, bool want_lse,
+                        bool grad_weight, bool grad_input, bool naive) {
   require<T>(X, "X", 2);
   require<float>(W, "W", 2);
   require<int64_t>(y, "y", 1);
@@ -41,14 +41,24 @@ py::tuple tiled_binding(const py::array& X, const py::array& W, const py::object
   const int64_t* rows = gather_indices(rows_obj, N, B);
   if (B == 0) throw py::value_error("the batch is empty");
   CrossEntropyOptions options;
-  options.grad_scale = grad_scale;
   options.label_smoothing = label_smoothing;
   if (!ignore_obj.is_none()) {
     options.has_ignore_index = true;
     options.ignore_index = ignore_obj.cast<int64_t>();
   }
+  if (!weights_obj.is_none()) {
+    if (!py::isinstance<py::array>(weights_obj)) throw py::type_error("row_weights: expected a numpy array of float32");
+    const py::array row_weights = weights_obj.cast<py::array>();
+    require<float>(row_weights, "row_weights", 1);
+    require_dim(row_weights, "row_weights", 0, B);
+    options.row_weights = static_cast<const float*>(row_weights.data());
+  }
   const auto* labels = static_cast<const int64_t*>(y.data());
   require_labels(labels, rows, B, C, options.has_ignore_index ? &options.ignore_index : nullptr);
+  // A mean is over the rows that are not ignored (as PyTorch); with none left, the gradients are 0.
+  int64_t counted = 0;
+  for (int64_t i = 0; i < B; ++i) counted += !options.ignored(labels[rows ? rows[i] : i]);
+  options.grad_scale = mean ? (counted ? 1.0f / static_cast<float>(counted) : 0.0f) : 1.0f;
 
   LargeVocabOutputs out{};
   py::array_t<float> row_loss = new_array({B}, out.row_loss);
@@ -70,7 +80,7 @@ py::tuple tiled_binding(const py::array& X, const py::array& W, const py::object
     else
       large_vocab::run(out, batch, labels, weights, x_scale, options, num_threads());
   }
-  return py::make_tuple(out.loss_sum, out.correct, row_loss, lse, grad_W, grad_b, grad_X);
+  return py::make_tuple(out.loss_sum, counted, out.correct, row_loss, lse, grad_W, grad_b, grad_X);
 }
 
 }  // namespace
@@ -79,19 +89,20 @@ void register_tiled_linear_cross_entropy(py::module_& m) {
   m.def(
       "tiled_linear_cross_entropy",
       [](const py::array& X, const py::array& W, const py::object& b, const py::array& y, const py::object& rows,
-         float x_scale, float grad_scale, float label_smoothing, const py::object& ignore_index, bool class_major,
-         bool want_lse, bool grad_weight, bool grad_input, bool naive) {
-        if (py::isinstance<py::array_t<uint8_t>>(X) && X.dtype().is(py::dtype::of<uint8_t>()))
-          return tiled_binding<uint8_t>(X, W, b, y, rows, x_scale, grad_scale, label_smoothing, ignore_index,
-                                        class_major, want_lse, grad_weight, grad_input, naive);
-        return tiled_binding<float>(X, W, b, y, rows, x_scale, grad_scale, label_smoothing, ignore_index, class_major,
-                                    want_lse, grad_weight, grad_input, naive);
+         float x_scale, bool mean, float label_smoothing, const py::object& ignore_index,
+         const py::object& row_weights, bool class_major, bool want_lse, bool grad_weight, bool grad_input, bool naive) {
+        if (py::isinstance<py::array_t<uint8_t>>(X))
+          return tiled_binding<uint8_t>(X, W, b, y, rows, x_scale, mean, label_smoothing, ignore_index,
+                                        row_weights, class_major, want_lse, grad_weight, grad_input, naive);
+        return tiled_binding<float>(X, W, b, y, rows, x_scale, mean, label_smoothing, ignore_index, row_weights,
+                                    class_major, want_lse, grad_weight, grad_input, naive);
       },
       py::arg("X"), py::arg("W"), py::arg("b"), py::arg("y"), py::arg("rows"), py::arg("x_scale"),
-      py::arg("grad_scale"), py::arg("label_smoothing"), py::arg("ignore_index"), py::arg("class_major"),
+      py::arg("mean"), py::arg("label_smoothing"), py::arg("ignore_index"), py::arg("row_weights"), py::arg("class_major"),
       py::arg("want_lse"), py::arg("grad_weight"), py::arg("grad_input"), py::arg("naive") = false,
       "Large-vocabulary linear + cross-entropy in class tiles, never holding the B x C logits. "
-      "Returns (loss_sum, correct, row_loss, lse, grad_W, grad_b, grad_X).");
+      "Returns (loss_sum, counted rows, correct, row_loss, lse, grad_W, grad_b, grad_X); mean scales the "
+      "gradients by 1 / counted rows.");
   m.def(
       "tiled_plan",
       [](int64_t B, int64_t C, int64_t D) {

@@ -3,7 +3,7 @@
 //
 //   z = x_scale X . W^T + b;  m = max_c z;  lse = m + log sum_c exp(z - m)
 //   loss_i = lse_i - (1 - eps) z[i, y_i] - (eps / C) sum_c z[i, c]        (label smoothing eps, as PyTorch)
-//   G = (exp(z - lse) - (1 - eps) onehot(y) - eps / C) * grad_scale     (rows whose label is ignore_index: 0)
+//   G = (exp(z - lse) - (1 - eps) onehot(y) - eps / C) * grad_scale [* row_weight_i]   (ignored rows: 0)
 //   dW = G^T . (x_scale X);  db = sum_i G_i;  dX = x_scale G . W
 //
 // The batch goes through in chunks of `row_block` rows. For one chunk:
@@ -58,7 +58,10 @@ struct CrossEntropyOptions {
   float label_smoothing = 0.0f;  // eps in [0, 1]
   bool has_ignore_index = false;
   int64_t ignore_index = -100;   // rows with this label count for nothing (their lse is still computed)
+  const float* row_weights = nullptr;  // (B) optional: gradients of sum_i row_weights[i] * loss_i
   bool ignored(int64_t label) const { return has_ignore_index && label == ignore_index; }
+  // The factor of row i's gradient.
+  float row_scale(int64_t i) const { return row_weights ? grad_scale * row_weights[i] : grad_scale; }
 };
 
 // What the kernel writes. row_loss (B) is required; the rest may be nullptr.
@@ -112,7 +115,7 @@ inline void linear_cross_entropy_naive(LargeVocabOutputs& out, const BatchRows<T
     out.loss_sum += loss;
     out.correct += !ignored && argmax == label;
     for (int64_t c = 0; c < C; ++c) {
-      float g = ignored ? 0.0f : (std::exp(z[c] - m) / sum - eps / C - (c == label ? 1 - eps : 0.0f)) * opt.grad_scale;
+      float g = ignored ? 0.0f : (std::exp(z[c] - m) / sum - eps / C - (c == label ? 1 - eps : 0.0f)) * opt.row_scale(i);
       if (out.grad_b) out.grad_b[c] += g;
       for (int64_t d = 0; d < D; ++d) {
         if (out.grad_w) {
@@ -170,9 +173,10 @@ struct RowStats {
   bool correct;
 };
 
-// One row of logits -> its loss and lse, and the row becomes the row of G. z holds C logits and is
-// padded up to a whole number of vectors (the padding is overwritten).
-inline RowStats cross_entropy_row(float* z, int64_t C, int64_t label, const CrossEntropyOptions& opt) {
+// One row of logits -> its loss and lse, and the row becomes the row of G (times grad_scale). z holds
+// C logits and is padded up to a whole number of vectors (the padding is overwritten).
+inline RowStats cross_entropy_row(float* z, int64_t C, int64_t label, float grad_scale,
+                                  const CrossEntropyOptions& opt) {
   using simd::vfloat;
   constexpr int W = simd::kWidth;
   const int64_t padded = gemm::round_up(C, W), full = C / W * W;
@@ -213,10 +217,10 @@ inline RowStats cross_entropy_row(float* z, int64_t C, int64_t label, const Cros
     return RowStats{0.0f, m + log_sum, false};
   }
   // G = (p - (1 - eps) onehot - eps / C) * grad_scale, with p = exp(z - m) / sum.
-  const vfloat scale = simd::broadcast(opt.grad_scale / sum);
-  const vfloat uniform = simd::broadcast(opt.grad_scale * eps / static_cast<float>(C));
+  const vfloat scale = simd::broadcast(grad_scale / sum);
+  const vfloat uniform = simd::broadcast(grad_scale * eps / static_cast<float>(C));
   for (int64_t c = 0; c < padded; c += W) simd::store(z + c, simd::load(z + c) * scale - uniform);
-  z[label] -= opt.grad_scale * (1.0f - eps);
+  z[label] -= grad_scale * (1.0f - eps);
   const float loss = log_sum + (1.0f - eps) * margin - eps / static_cast<float>(C) * shifted_sum;
   return RowStats{loss, m + log_sum, argmax == label};
 }
@@ -275,7 +279,7 @@ void run(LargeVocabOutputs& out, const BatchRows<T>& batch, const int64_t* label
       // 2. Row statistics; Z becomes G.
 #pragma omp for schedule(static)
       for (int64_t i = 0; i < br; ++i) {
-        const RowStats s = cross_entropy_row(z + i * ldz, C, labels[batch.source(r0 + i)], opt);
+        const RowStats s = cross_entropy_row(z + i * ldz, C, labels[batch.source(r0 + i)], opt.row_scale(r0 + i), opt);
         out.row_loss[r0 + i] = s.loss;
         if (out.row_lse) out.row_lse[r0 + i] = s.lse;
         row_correct[static_cast<size_t>(r0 + i)] = s.correct;

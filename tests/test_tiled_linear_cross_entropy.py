@@ -1,0 +1,265 @@
+"""The large-vocabulary (tiled) kernel against the NumPy reference in float64.
+
+Shapes are taken from the kernel's own plan (csoftmax._core.tiled_plan) so that they cross every
+boundary it has: the class tile, the chunk of rows, the GEMM micro-tile and K block, the dX slices.
+"""
+
+import math
+
+import numpy as np
+import pytest
+from helpers import assert_close, make_problem
+
+import csoftmax
+from csoftmax import _core, reference
+from csoftmax.ops import SMALL_C_MAX
+
+PLAN = _core.tiled_plan(1000, 1000, 100)
+CLASS_BLOCK = PLAN["class_block"]
+ROW_BLOCK = PLAN["row_block"]  # for C up to ~18000 the chunk is the largest one
+MICRO_ROWS, MICRO_COLS = PLAN["micro_tile"]
+CLASSES = [1, 2, MICRO_COLS + 1, CLASS_BLOCK - 1, CLASS_BLOCK, CLASS_BLOCK + 1, 3 * CLASS_BLOCK + 7]
+BATCHES = [1, 2, MICRO_ROWS + 1, ROW_BLOCK - 1, ROW_BLOCK, ROW_BLOCK + 1, 3 * ROW_BLOCK + 7]
+
+
+def run_both(X, W, b, y, *, dtype_ref=np.float64, **options):
+    kernel = options.pop("kernel", "tiled")
+    got = csoftmax.linear_cross_entropy(X, W, b, y, kernel=kernel, return_lse=kernel == "tiled", **options)
+    options.pop("grad_weight", None)
+    ref = reference.linear_cross_entropy(X, W, b, y, dtype=dtype_ref, **options)
+    return got, ref
+
+
+def check(got, ref, grad_input=True, tolerance=1.0):
+    rtol, atol = 2e-4 * tolerance, 2e-5 * tolerance
+    if np.ndim(ref.loss) == 0 and math.isnan(ref.loss):
+        assert math.isnan(got.loss)
+    else:
+        assert_close(got.loss, ref.loss, "loss", rtol, atol)
+    assert_close(got.grad_W, ref.grad_W, "grad_W", rtol, atol)
+    if ref.grad_b is None:
+        assert got.grad_b is None
+    else:
+        assert_close(got.grad_b, ref.grad_b, "grad_b", rtol, atol)
+    if grad_input:
+        assert_close(got.grad_X, ref.grad_X, "grad_X", rtol, atol)
+    if got.lse is not None:
+        assert_close(got.lse, ref.lse, "lse", rtol, atol)
+    assert abs(got.correct - ref.correct) <= max(1, len(ref.lse) // 500)
+
+
+@pytest.mark.parametrize("C", CLASSES)
+@pytest.mark.parametrize("D", [1, 17, 300])
+def test_classes_cross_every_tile_boundary(C, D):
+    X, W, b, y, _, _ = make_problem(MICRO_ROWS * 3 + 5, D, C, np.float32)
+    check(*run_both(X, W, b, y, grad_input=True))
+
+
+@pytest.mark.parametrize("B", BATCHES)
+def test_rows_cross_every_chunk_boundary(B):
+    X, W, b, y, _, _ = make_problem(B, 40, CLASS_BLOCK + 3, np.float32)
+    check(*run_both(X, W, b, y, grad_input=True, reduction="sum"))
+
+
+def test_several_chunks_when_the_logits_budget_binds():
+    C = 20000
+    plan = _core.tiled_plan(10**6, C, 16)
+    assert plan["row_block"] < ROW_BLOCK and plan["logits_bytes"] <= 24 << 20
+    X, W, b, y, _, _ = make_problem(2 * plan["row_block"] + 5, 16, C, np.float32)
+    check(*run_both(X, W, b, y, grad_input=True, ignore_index=int(y[0]), label_smoothing=0.05))
+
+
+def test_feature_slices_of_grad_x():
+    D = 2 * 512 + 3  # three slices of dX
+    X, W, b, y, _, _ = make_problem(50, D, 300, np.float32)
+    check(*run_both(X, W, b, y, grad_input=True))
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("layout", ["DC", "CD"])
+@pytest.mark.parametrize("smoothing", [0.0, 0.1, 1.0])
+@pytest.mark.parametrize("ignore", [None, -100, "class"], ids=["no-ignore", "ignore=-100", "ignore=a-class"])
+def test_options_against_reference(reduction, layout, smoothing, ignore):
+    X, W, b, y, _, _ = make_problem(60, 33, 300, np.float32)
+    if ignore == "class":
+        ignore = int(y[1])  # collides with a valid class: those rows are ignored, the class stays
+    elif ignore == -100:
+        y[::4] = -100
+    if layout == "CD":
+        W = np.ascontiguousarray(W.T)
+    got, ref = run_both(X, W, b, y, grad_input=True, reduction=reduction, layout=layout, label_smoothing=smoothing,
+                        ignore_index=ignore)
+    check(got, ref)
+    assert got.grad_W.shape == W.shape
+    if ignore is not None:
+        ignored = y == ignore
+        assert ignored.any() and np.all(got.grad_X[ignored] == 0)
+        if reduction == "none":
+            assert np.all(got.loss[ignored] == 0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.uint8], ids=["f32", "u8"])
+def test_gathered_scaled_rows_and_no_bias(dtype):
+    X, W, b, y, x_scale, rows = make_problem(70, 50, 300, dtype, rows=True)
+    check(*run_both(X, W, None, y, x_scale=x_scale, rows=rows, grad_input=True))
+
+
+def test_extreme_logits_stay_finite():
+    X, W, b, y, _, _ = make_problem(40, 20, 500, np.float32)
+    W *= 3000  # logits of order 1e4: exp of an unshifted logit would overflow
+    b[:] = 0
+    got, ref = run_both(X, W, b, y, grad_input=True, reduction="none", label_smoothing=0.1)
+    assert np.all(np.isfinite(got.loss)) and np.all(np.isfinite(got.grad_W)) and np.all(np.isfinite(got.lse))
+    check(got, ref, tolerance=10)
+
+
+def test_a_single_class_has_zero_loss():
+    X, W, b, y, _, _ = make_problem(9, 4, 1, np.float32)
+    got = csoftmax.linear_cross_entropy(X, W, b, y, kernel="tiled", grad_input=True)
+    assert got.loss == 0 and np.all(got.grad_W == 0) and np.all(got.grad_X == 0) and got.correct == 9
+
+
+def test_all_rows_ignored_gives_nan_mean_and_zero_gradients():
+    X, W, b, y, _, _ = make_problem(10, 8, 300, np.float32)
+    y[:] = -100
+    got = csoftmax.linear_cross_entropy(X, W, b, y, ignore_index=-100, grad_input=True, return_lse=True)
+    assert math.isnan(got.loss) and got.correct == 0
+    assert not got.grad_W.any() and not got.grad_b.any() and not got.grad_X.any()
+    assert_close(got.lse, reference.logsumexp(X.astype(np.float64) @ W + b), "lse")
+
+
+def test_row_weights_weight_each_rows_gradient():
+    X, W, b, y, _, _ = make_problem(30, 10, 300, np.float32)
+    weights = np.random.default_rng(1).standard_normal(30).astype(np.float32)
+    got, ref = run_both(X, W, b, y, grad_input=True, reduction="sum", row_weights=weights)
+    check(got, ref)
+    assert got.loss == csoftmax.linear_cross_entropy(X, W, b, y, kernel="tiled", reduction="sum").loss
+
+
+def test_grad_weight_false_skips_the_weight_gradients():
+    X, W, b, y, _, _ = make_problem(30, 10, 300, np.float32)
+    full = csoftmax.linear_cross_entropy(X, W, b, y, grad_input=True)
+    lean = csoftmax.linear_cross_entropy(X, W, b, y, grad_input=True, grad_weight=False)
+    assert lean.grad_W is None and lean.grad_b is None
+    assert lean.loss == full.loss
+    np.testing.assert_array_equal(lean.grad_X, full.grad_X)
+
+
+@pytest.mark.parametrize("C", [2, 10, SMALL_C_MAX, SMALL_C_MAX + 1, 300])
+@pytest.mark.parametrize("kernel", ["single_pass", "tiled"])
+def test_both_kernels_against_reference(C, kernel):
+    X, W, b, y, x_scale, rows = make_problem(100, 50, C, np.uint8, rows=True)
+    got, ref = run_both(X, W, b, y, x_scale=x_scale, rows=rows, grad_input=True, kernel=kernel)
+    check(got, ref)
+
+
+@pytest.mark.parametrize("C, options, expected", [
+    (SMALL_C_MAX, {}, "single_pass"),
+    (SMALL_C_MAX + 1, {}, "tiled"),
+    (10, {"ignore_index": -100}, "tiled"),
+    (10, {"label_smoothing": 0.1}, "tiled"),
+    (10, {"return_lse": True}, "tiled"),
+])
+def test_automatic_choice_of_kernel(C, options, expected):
+    X, W, b, y, _, _ = make_problem(50, 20, C, np.float32)
+    auto = csoftmax.linear_cross_entropy(X, W, b, y, **options)
+    forced = csoftmax.linear_cross_entropy(X, W, b, y, kernel=expected, **options)
+    assert auto.loss == forced.loss
+    np.testing.assert_array_equal(auto.grad_W, forced.grad_W)
+
+
+def test_tiled_matches_the_naive_kernel():
+    X, W, b, y, _, _ = make_problem(MICRO_ROWS * 2 + 3, 300, CLASS_BLOCK + 9, np.float32)
+    y[3] = -7
+    args = (X, np.ascontiguousarray(W.T), b, y, None, 1.0, True, 0.2, -7, None, True, True, True, True)
+    tiled = _core.tiled_linear_cross_entropy(*args, naive=False)
+    naive = _core.tiled_linear_cross_entropy(*args, naive=True)
+    assert tiled[1:3] == naive[1:3]  # counted rows, correct
+    for i, name in enumerate(["row_loss", "lse", "grad_W", "grad_b", "grad_X"], start=3):
+        assert_close(tiled[i], naive[i], name)
+
+
+def test_transposed_view_of_w_is_read_in_place():
+    X, W, b, y, _, _ = make_problem(40, 30, 300, np.float32)
+    class_major = np.ascontiguousarray(W.T)
+    as_view = csoftmax.linear_cross_entropy(X, class_major.T, b, y, kernel="tiled")  # (D, C) view
+    as_layout = csoftmax.linear_cross_entropy(X, class_major, b, y, kernel="tiled", layout="CD")
+    assert as_view.loss == as_layout.loss
+    # grad_W comes back in the caller's shape, as the transpose of the kernel's (C, D) output
+    assert as_view.grad_W.shape == W.shape and as_view.grad_W.flags.f_contiguous
+    np.testing.assert_array_equal(as_view.grad_W, as_layout.grad_W.T)
+
+
+@pytest.fixture
+def restore_threads():
+    yield
+    csoftmax.set_num_threads(0)
+
+
+@pytest.mark.parametrize("layout", ["DC", "CD"])
+def test_one_and_two_threads_give_identical_results(layout, restore_threads):
+    X, W, b, y, x_scale, rows = make_problem(2 * ROW_BLOCK + 9, 70, 3 * CLASS_BLOCK + 7, np.uint8, rows=True)
+    y[::7] = -1
+    W = np.ascontiguousarray(W.T) if layout == "CD" else W
+    results = []
+    for threads in (1, 2):
+        csoftmax.set_num_threads(threads)
+        results.append(csoftmax.linear_cross_entropy(X, W, b, y, x_scale=x_scale, rows=rows, grad_input=True,
+                                                     ignore_index=-1, label_smoothing=0.1, return_lse=True,
+                                                     reduction="none", layout=layout))
+    one, two = results
+    assert one.correct == two.correct
+    for name in ("loss", "grad_W", "grad_b", "grad_X", "lse"):
+        np.testing.assert_array_equal(getattr(one, name), getattr(two, name), err_msg=name)
+
+
+# --- bad input ------------------------------------------------------------------------------------
+
+def problem():
+    return make_problem(8, 5, 300, np.float32)[:4]
+
+
+def test_label_outside_the_classes_is_rejected():
+    X, W, b, y = problem()
+    y[2] = 300
+    with pytest.raises(ValueError, match=r"y: label 300 at position 2 is outside \[0, 300\)"):
+        csoftmax.linear_cross_entropy(X, W, b, y)
+    y[2] = -100  # not ignored unless asked
+    with pytest.raises(ValueError, match="y: label -100"):
+        csoftmax.linear_cross_entropy(X, W, b, y, kernel="tiled")
+    y[2] = -5
+    with pytest.raises(ValueError, match=r"is not ignore_index \(-100\)"):
+        csoftmax.linear_cross_entropy(X, W, b, y, ignore_index=-100)
+
+
+def test_wrong_layout_names_the_fix():
+    X, W, b, y = problem()
+    with pytest.raises(ValueError, match="layout='CD'"):
+        csoftmax.linear_cross_entropy(X, np.ascontiguousarray(W.T), b, y)  # (C, D) given as the default "DC"
+    with pytest.raises(ValueError, match="layout='DC'"):
+        csoftmax.linear_cross_entropy(X, W, b, y, layout="CD")
+    with pytest.raises(ValueError, match="layout: must be"):
+        csoftmax.linear_cross_entropy(X, W, b, y, layout="CDX")
+
+
+@pytest.mark.parametrize("options, error, match", [
+    ({"label_smoothing": 1.5}, ValueError, "label_smoothing"),
+    ({"label_smoothing": -0.1}, ValueError, "label_smoothing"),
+    ({"label_smoothing": "a"}, TypeError, "label_smoothing"),
+    ({"ignore_index": 1.0}, TypeError, "ignore_index"),
+    ({"ignore_index": True}, TypeError, "ignore_index"),
+    ({"ignore_index": 2**70}, ValueError, "ignore_index"),
+    ({"row_weights": np.ones(3, np.float32)}, ValueError, "row_weights"),
+    ({"kernel": "fast"}, ValueError, "kernel"),
+    ({"kernel": "single_pass", "ignore_index": 3}, ValueError, "single_pass"),
+])
+def test_bad_options_are_named(options, error, match):
+    X, W, b, y = problem()
+    with pytest.raises(error, match=match):
+        csoftmax.linear_cross_entropy(X, W, b, y, **options)
+
+
+def test_bad_bias_is_named():
+    X, W, b, y = problem()
+    with pytest.raises(ValueError, match="b: expected size 300"):
+        csoftmax.linear_cross_entropy(X, W, b[:-1], y, kernel="tiled")

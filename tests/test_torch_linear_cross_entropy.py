@@ -1,0 +1,122 @@
+"""csoftmax.torch.linear_cross_entropy: the autograd op against PyTorch's own, and gradcheck."""
+
+import pytest
+
+torch = pytest.importorskip("torch", reason="PyTorch is not installed (pip install torch==2.13.0+cpu)")
+F = torch.nn.functional
+ct = pytest.importorskip("csoftmax.torch")
+
+pytestmark = pytest.mark.torch
+
+
+def make(B, D, C, dtype=torch.float32, seed=0, bias=True):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(B, D, generator=g, dtype=dtype, requires_grad=True)
+    w = (torch.randn(C, D, generator=g, dtype=dtype) / D**0.5).requires_grad_()
+    b = torch.randn(C, generator=g, dtype=dtype, requires_grad=True) if bias else None
+    y = torch.randint(0, C, (B,), generator=g)
+    return x, w, b, y
+
+
+def grads(loss, inputs, upstream):
+    return torch.autograd.grad(loss, [t for t in inputs if t is not None], upstream)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+@pytest.mark.parametrize("ignore", [False, True])
+@pytest.mark.parametrize("bias", [True, False])
+def test_float32_matches_torch(reduction, smoothing, ignore, bias):
+    x, w, b, y = make(67, 40, 600, bias=bias)
+    if ignore:
+        y[::5] = -100
+    ours = ct.linear_cross_entropy(x, w, b, y, reduction=reduction, label_smoothing=smoothing)
+    theirs = F.cross_entropy(F.linear(x, w, b), y, reduction=reduction, label_smoothing=smoothing)
+    assert ours.dtype == torch.float32 and ours.shape == theirs.shape
+    torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-5)
+    upstream = torch.rand_like(theirs) + 0.5
+    for got, expected in zip(grads(ours, (x, w, b), upstream), grads(theirs, (x, w, b), upstream)):
+        torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-6)
+
+
+def test_ignore_index_inside_the_classes_matches_torch():
+    x, w, b, y = make(50, 16, 300)
+    ours = ct.linear_cross_entropy(x, w, b, y, ignore_index=int(y[0]))
+    theirs = F.cross_entropy(F.linear(x, w, b), y, ignore_index=int(y[0]))
+    torch.testing.assert_close(ours, theirs)
+
+
+def test_matches_torch_linear_cross_entropy_when_present():
+    if not hasattr(F, "linear_cross_entropy"):
+        pytest.skip(f"torch {torch.__version__} has no F.linear_cross_entropy")
+    x, w, b, y = make(64, 32, 1000)
+    ours = ct.linear_cross_entropy(x, w, b, y, label_smoothing=0.05)
+    theirs = F.linear_cross_entropy(x, w, y, linear_bias=b, label_smoothing=0.05)
+    torch.testing.assert_close(ours, theirs)
+
+
+def test_leading_dimensions_are_flattened():
+    x, w, b, y = make(24, 8, 100)
+    x3, y3 = x.detach().reshape(4, 6, 8).requires_grad_(), y.reshape(4, 6)
+    ours = ct.linear_cross_entropy(x3, w, b, y3, reduction="none")
+    assert ours.shape == (4, 6)
+    torch.testing.assert_close(ours, F.cross_entropy(F.linear(x3, w, b).transpose(1, 2), y3, reduction="none"))
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_gradcheck_float64(reduction):
+    # float64 runs the NumPy reference: gradcheck compares its analytic gradients (the formulas the
+    # kernel implements, checked against it in float32 above) with finite differences of the loss.
+    x, w, b, y = make(7, 5, 11, dtype=torch.float64)
+    y[2] = -100
+    assert torch.autograd.gradcheck(
+        lambda x, w, b: ct.linear_cross_entropy(x, w, b, y, reduction=reduction, label_smoothing=0.2), (x, w, b))
+
+
+def test_gradcheck_float64_without_bias_and_with_a_class_ignored():
+    x, w, _, y = make(6, 4, 9, dtype=torch.float64, bias=False)
+    assert torch.autograd.gradcheck(lambda x, w: ct.linear_cross_entropy(x, w, None, y, ignore_index=int(y[0])),
+                                    (x, w))
+
+
+def test_float32_kernel_is_deterministic_across_threads():
+    import csoftmax
+    x, w, b, y = make(300, 64, 2000)
+    results = []
+    try:
+        for threads in (1, 2):
+            csoftmax.set_num_threads(threads)
+            loss = ct.linear_cross_entropy(x, w, b, y)
+            results.append([loss.detach(), *torch.autograd.grad(loss, (x, w, b))])
+    finally:
+        csoftmax.set_num_threads(0)
+    for one, two in zip(*results):
+        assert torch.equal(one, two)
+
+
+@pytest.mark.parametrize("change, error, match", [
+    (lambda x, w, b, y: (x.double(), w, b, y), TypeError, "weight: expected torch.float64"),
+    (lambda x, w, b, y: (x.half(), w.half(), b.half(), y), TypeError, "x: expected float32 or float64"),
+    (lambda x, w, b, y: (x, w, b, y.float()), TypeError, "target: expected integer"),
+    (lambda x, w, b, y: (x, w.T, b, y), ValueError, "disagree"),
+    (lambda x, w, b, y: (x, w, b, y[:-1]), ValueError, "target: expected shape"),
+    (lambda x, w, b, y: (x, w, b, y + 1000), ValueError, "y: label"),
+    (lambda x, w, b, y: (x.detach().numpy(), w, b, y), TypeError, "x: expected a torch.Tensor"),
+])
+def test_bad_input(change, error, match):
+    x, w, b, y = make(5, 4, 10)
+    with pytest.raises(error, match=match):
+        ct.linear_cross_entropy(*change(x, w, b, y))
+
+
+def test_out_of_range_target_float64():
+    x, w, b, y = make(5, 4, 10, dtype=torch.float64)
+    with pytest.raises(ValueError, match="target: label 10"):
+        ct.linear_cross_entropy(x, w, b, torch.full_like(y, 10))
+
+
+def test_importing_csoftmax_does_not_import_torch():
+    import subprocess
+    import sys
+    code = "import sys, csoftmax; assert 'torch' not in sys.modules, 'csoftmax imported torch'"
+    subprocess.run([sys.executable, "-c", code], check=True)
