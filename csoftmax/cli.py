@@ -9,12 +9,27 @@ one line on stderr and exit status 1, never a traceback; argparse reports bad fl
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
+import tempfile
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
-from .data import DataNotFoundError, FashionMNIST, FashionMNISTError, load_fashion_mnist
+from .config import get_num_threads, set_num_threads, show_config
+from .data import (
+    FASHION_MNIST_LABELS,
+    DataNotFoundError,
+    FashionMNIST,
+    FashionMNISTError,
+    load_data_fashion_mnist,
+    load_fashion_mnist,
+)
+from .metrics import EpochMetrics
+from .model import BACKENDS, SoftmaxRegression
+from .recipe import RecipeResult, train_recipe
 
 DEBUG_ENV = "CSOFTMAX_DEBUG"  # set to show the traceback of an unexpected error
 
@@ -78,15 +93,239 @@ def _count_line(labels) -> str:
     return f"{len(labels):>6,} images, {per_class}"
 
 
+# --- csoftmax train -----------------------------------------------------------------------------------
+
+RUNS_DIR = "csoftmax-runs"
+CURVES, PREDICTIONS, WEIGHTS, CONFUSION, RISK_COVERAGE = (
+    "curves.png", "predictions.png", "weights.png", "confusion.png", "risk-coverage.png",
+)  # fmt: skip
+MODEL, METRICS = "model.npz", "metrics.json"
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise ValueError(text)
+    return value
+
+
+def _natural_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError(text)
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not 0 < value < float("inf"):
+        raise ValueError(text)
+    return value
+
+
+_positive_int.__name__ = "positive integer"  # argparse names the type in its error message
+_natural_int.__name__ = "non-negative integer"
+_positive_float.__name__ = "positive number"
+
+
+def add_data_source_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", metavar="DIR", help="read Fashion-MNIST from this directory only")
+    parser.add_argument("--sample", action="store_true", help="use the embedded sample (6,000 / 1,000 images)")
+
+
+def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--epochs", type=_positive_int, default=10, help="passes over the training set (10)")
+    parser.add_argument("--batch-size", type=_positive_int, default=256, help="examples per minibatch (256)")
+    parser.add_argument("--lr", type=_positive_float, default=0.1, help="learning rate of SGD (0.1)")
+    parser.add_argument("--seed", type=_natural_int, default=0, help="seeds the initial weights and the shuffles (0)")
+    parser.add_argument("--backend", choices=BACKENDS, default="fused",
+                        help="fused: the C++ kernel; numpy: the same recipe through csoftmax.reference (fused)")
+    parser.add_argument("--threads", type=_positive_int, metavar="N",
+                        help="threads of csoftmax's kernels (default: all cores; NumPy's BLAS is not affected)")
+    add_data_source_arguments(parser)
+    parser.add_argument("--out", metavar="DIR", help=f"write the run's files here (default: a new folder in ./{RUNS_DIR}/)")
+    parser.add_argument("--metrics", metavar="PATH", help="also write the metrics (as in metrics.json) to PATH")
+    parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
+
+
+def _data_source(args: argparse.Namespace) -> dict:
+    if args.sample and args.data_dir:
+        raise CommandError("--sample uses the embedded sample: it takes no --data-dir")
+    return {"data_dir": args.data_dir, "sample": True if args.sample else None}
+
+
+def _writable_dir(path: Path, flag: str) -> Path:
+    """Create `path` if needed and check that files can be written in it, before any work is done."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        raise CommandError(f"cannot write to {flag} {path}: {exc.strerror or exc}") from exc
+    return path
+
+
+def _new_run_dir(backend: str) -> Path:
+    """A folder of its own for this run: csoftmax-runs/<date>-<time>-<backend>[-n]."""
+    stem = Path(RUNS_DIR) / f"{time.strftime('%Y%m%d-%H%M%S')}-{backend}"
+    for attempt in range(1, 1000):
+        path = stem if attempt == 1 else stem.with_name(f"{stem.name}-{attempt}")
+        try:
+            path.mkdir(parents=True)
+            return _writable_dir(path, "the run folder")
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise CommandError(f"cannot create a run folder in ./{RUNS_DIR}: {exc.strerror or exc} (use --out DIR)")
+    raise CommandError(f"too many runs named {stem} (use --out DIR)")
+
+
+class ProgressBar:
+    """`epoch  3 [##########..........]  50%` redrawn in place on a terminal; `clear()` before other output."""
+
+    WIDTH = 30
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def __call__(self, epoch: int, done: int, total: int) -> None:
+        filled = self.WIDTH * done // total
+        bar = "#" * filled + "." * (self.WIDTH - filled)
+        self.stream.write(f"\repoch {epoch:>2} [{bar}] {100 * done // total:3d}%")
+        self.stream.flush()
+
+    def clear(self) -> None:
+        self.stream.write("\r" + " " * (self.WIDTH + 20) + "\r")
+        self.stream.flush()
+
+
+def run_train(args: argparse.Namespace) -> int:
+    source = _data_source(args)
+    out = _writable_dir(Path(args.out), "--out") if args.out else _new_run_dir(args.backend)
+    metrics_path = Path(args.metrics) if args.metrics else None
+    if metrics_path is not None:
+        _writable_dir(metrics_path.parent, "--metrics")
+    if args.threads:
+        set_num_threads(args.threads)
+    say = (lambda *lines: None) if args.quiet else (lambda *lines: print(*lines, sep="\n", flush=True))
+    progress = ProgressBar(sys.stderr) if not args.quiet and sys.stderr.isatty() else None
+
+    from .plot import training_animator  # matplotlib only for the commands that draw
+
+    animator = training_animator(args.epochs, path=out / CURVES)
+
+    def on_epoch(metrics: EpochMetrics) -> None:
+        if progress is not None:
+            progress.clear()
+        say(str(metrics))
+        animator.add_epoch(metrics)
+
+    train_iter, test_iter = load_data_fashion_mnist(args.batch_size, seed=args.seed, **source)
+    threads = f", {get_num_threads()} threads" if args.backend == "fused" else ""
+    say(f"softmax regression on {_dataset_line(train_iter, test_iter)}",
+        f"{args.epochs} epochs, batch size {args.batch_size}, lr {args.lr:g}, seed {args.seed}, "
+        f"{args.backend} backend{threads}")
+    result = train_recipe(train_iter, test_iter, args.epochs, args.lr, args.seed, backend=args.backend,
+                          callback=on_epoch, progress=progress)
+    written = [out / CURVES, *write_run_files(result, out)]
+    document = json.dumps(result.metrics_document(), indent=2) + "\n"
+    (out / METRICS).write_text(document, encoding="utf-8")
+    written.append(out / METRICS)
+    if metrics_path is not None:
+        metrics_path.write_text(document, encoding="utf-8")
+    last = result.epochs[-1]
+    say(f"trained in {result.train_seconds:.3f} s ({args.backend} backend): train loss {last.train_loss:.4f}, "
+        f"train acc {last.train_acc:.4f}, test acc {last.test_acc:.4f}",
+        f"data: {_dataset_line(train_iter, test_iter)}",
+        f"wrote {out}{os.sep}: {' '.join(path.name for path in written)}"
+        + (f"; metrics also in {metrics_path}" if metrics_path is not None else ""))
+    return 0
+
+
+def _data_name(is_sample: bool) -> str:
+    return "the embedded sample of Fashion-MNIST" if is_sample else "Fashion-MNIST"
+
+
+def _dataset_line(train_iter, test_iter) -> str:
+    return (f"{_data_name(train_iter.is_sample)}, {train_iter.num_examples:,} train / {test_iter.num_examples:,} "
+            f"test images, from {train_iter.source}")
+
+
+def write_run_files(result: RecipeResult, out: Path) -> list[Path]:
+    """The trained model and its figures: predictions, weight templates, confusion matrix, risk–coverage."""
+    from .plot import plot_confusion_matrix, plot_risk_coverage, plot_weight_templates, predict_ch3
+
+    model, test_iter = result.model, result.test_iter
+    model.save(out / MODEL)
+    probabilities = model.predict_proba(test_iter.images)
+    predict_ch3(model, test_iter, n=10, path=out / PREDICTIONS)
+    plot_weight_templates(model.W, path=out / WEIGHTS)
+    plot_confusion_matrix(test_iter.labels, probabilities.argmax(axis=1), path=out / CONFUSION)
+    plot_risk_coverage(probabilities, test_iter.labels, path=out / RISK_COVERAGE)
+    return [out / name for name in (PREDICTIONS, WEIGHTS, CONFUSION, RISK_COVERAGE, MODEL)]
+
+
+# --- csoftmax predict ---------------------------------------------------------------------------------
+
+
+def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", metavar="PATH", required=True, help="a model.npz written by `csoftmax train`")
+    add_data_source_arguments(parser)
+    parser.add_argument("--threshold", type=float, metavar="P",
+                        help="abstain where the top probability is below P (exercise 4): report coverage")
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    source = _data_source(args)
+    if args.threshold is not None and not 0 <= args.threshold <= 1:
+        raise CommandError(f"--threshold must be a probability in [0, 1], got {args.threshold}")
+    model = SoftmaxRegression.load(args.model)
+    dataset = load_fashion_mnist(source["data_dir"], sample=source["sample"])
+    images, labels = dataset.test_images, dataset.test_labels
+    if model.num_inputs != images.shape[1] or model.num_outputs != len(FASHION_MNIST_LABELS):
+        raise CommandError(f"{args.model}: a model of {model.num_inputs} inputs and {model.num_outputs} classes, "
+                           f"not one for Fashion-MNIST ({images.shape[1]} inputs, {len(FASHION_MNIST_LABELS)} classes)")
+    predicted = model.predict(images)
+    print(f"{args.model}: test accuracy {float((predicted == labels).mean()):.4f} on {len(labels):,} test images "
+          f"of {_data_name(dataset.is_sample)}, from {dataset.source}")
+    per_class = [f"{name} {float((predicted[labels == c] == c).mean()):.3f}" for c, name in enumerate(FASHION_MNIST_LABELS)]
+    print("per class: " + ", ".join(per_class))
+    if args.threshold is not None:
+        answered = model.predict(images, threshold=args.threshold)
+        kept = answered != -1
+        right = f"{float((answered[kept] == labels[kept]).mean()):.1%}" if kept.any() else "none"
+        print(f"threshold {args.threshold:g}: answers {kept.mean():.1%} of the images, {right} of them right")
+    return 0
+
+
+# --- csoftmax info ------------------------------------------------------------------------------------
+
+
+def run_info(args: argparse.Namespace) -> int:
+    show_config()
+    return 0
+
+
 # --- the command table and the entry point -------------------------------------------------------------
 
 COMMANDS: tuple[Command, ...] = (
     Command("data", "find, fetch and verify Fashion-MNIST; say where it is", add_data_arguments, run_data),
+    Command("train", "train the chapter's softmax regression; write its model, metrics and figures",
+            add_train_arguments, run_train),
+    Command("predict", "evaluate a saved model on the Fashion-MNIST test set", add_predict_arguments, run_predict),
+    Command("info", "what was compiled in, what the CPU offers, the threads used", lambda parser: None, run_info),
 )
 
 
+class OneLineErrorParser(argparse.ArgumentParser):
+    """Reports a bad flag in one line (status 2) instead of the usage followed by the error."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrorParser(
         prog="csoftmax", description="Softmax regression from scratch, with a fused C++ kernel."
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")

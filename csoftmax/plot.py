@@ -182,7 +182,8 @@ class Animator:
 
 def training_animator(num_epochs: int, path: str | os.PathLike | None = None, fmt: str = "png") -> Animator:
     """The chapter's Animator of train loss, train accuracy and test accuracy over `num_epochs` epochs."""
-    return Animator(xlabel="epoch", xlim=[1, num_epochs], ylim=[0.3, 0.9],
+    # One epoch would make xlim [1, 1], which matplotlib refuses with a warning.
+    return Animator(xlabel="epoch", xlim=[1, max(num_epochs, 2)], ylim=[0.3, 0.9],
                     legend=["train loss", "train acc", "test acc"], path=path, fmt=fmt, name="training-curves")
 
 

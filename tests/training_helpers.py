@@ -1,5 +1,5 @@
-"""Shared by the chapter, training, plot and CLI tests: the real Fashion-MNIST, loaded once, and fresh
-iterators over it.
+"""Shared by the chapter, training, plot and CLI tests: the real Fashion-MNIST, loaded once, fresh iterators
+over it or over a tiny generated dataset, the issue's thresholds, and checks of figure files.
 
 The real data is required (CI installs the Debian package dataset-fashion-mnist): when it is missing,
 `full_data()` raises, so the tests that need it fail rather than skip.
@@ -8,8 +8,11 @@ The real data is required (CI installs the Debian package dataset-fashion-mnist)
 from __future__ import annotations
 
 import functools
+import os
+import xml.etree.ElementTree as ET
 
 import numpy as np
+from matplotlib.image import imread
 
 from csoftmax.data import BatchIterator, load_fashion_mnist
 
@@ -72,3 +75,23 @@ def assert_same_run(got, expected, loss_tol=2e-3, acc_tol=2e-3):
         assert abs(a.train_loss - b.train_loss) <= loss_tol, (a, b)
         assert abs(a.train_acc - b.train_acc) <= acc_tol, (a, b)
         assert abs(a.test_acc - b.test_acc) <= acc_tol, (a, b)
+
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def assert_png(path, min_width=200):
+    """A PNG that decodes to an image of some size with something drawn on it."""
+    path = os.fspath(path)
+    with open(path, "rb") as file:
+        assert file.read(8) == PNG_MAGIC, f"{path} is not a PNG file"
+    image = imread(path)
+    assert image.shape[1] >= min_width and image.shape[0] >= 100, image.shape
+    assert image[..., :3].std() > 0.01, f"{path} is blank"
+
+
+def assert_svg(path):
+    """An SVG document with more than a bare frame in it."""
+    root = ET.parse(path).getroot()
+    assert root.tag.endswith("svg")
+    assert len(list(root.iter())) > 20, f"{path} has next to nothing in it"

@@ -1,0 +1,36 @@
+"""The chapter's program (examples/chapter.py), run as a script on the real Fashion-MNIST: it reaches the
+chapter's results, and its epochs are those of the fast path from the same seed."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from training_helpers import EPOCHS, LR, assert_meets_the_issue, assert_same_run, full_data, iterators
+
+from csoftmax import EpochMetrics, SoftmaxRegression
+
+CHAPTER = Path(__file__).resolve().parents[1] / "examples" / "chapter.py"
+EPOCH_LINE = re.compile(
+    r"^epoch +(\d+)  train loss ([\d.]+)  train acc ([\d.]+)  test acc ([\d.]+)  ([\d.]+) s$", re.M
+)
+
+
+def test_the_chapters_program_runs_as_a_script(tmp_path):
+    result = subprocess.run([sys.executable, "-W", "error", str(CHAPTER), "--seed", "0"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=600, check=False)
+    assert result.returncode == 0, result.stderr
+    before = float(re.search(r"accuracy before training: ([\d.]+)", result.stdout).group(1))
+    assert abs(before - 0.1) < 0.05  # chance, as in the chapter
+    epochs = [EpochMetrics(int(e), float(loss), float(train), float(test), float(s))
+              for e, loss, train, test, s in EPOCH_LINE.findall(result.stdout)]
+    assert_meets_the_issue(epochs)
+
+    # Outside Jupyter the figures land in files, and the script says where.
+    figures = tmp_path / "csoftmax-figures"
+    assert {p.name for p in figures.iterdir()} == {"training-curves.png", "predictions.png"}
+    assert "training-curves.png" in result.stderr and "predictions.png" in result.stderr
+
+    train_iter, test_iter = iterators(full_data(), seed=0)
+    fast = SoftmaxRegression(seed=0).fit(train_iter, test_iter, EPOCHS, LR)
+    assert_same_run(epochs, fast)

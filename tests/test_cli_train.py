@@ -1,0 +1,188 @@
+"""`csoftmax train`, `csoftmax predict` and `csoftmax info`: real runs, their files, and one-line errors."""
+
+import io
+import json
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from training_helpers import assert_meets_the_issue, assert_png, assert_same_run
+
+import csoftmax
+from csoftmax import EpochMetrics, SoftmaxRegression
+from csoftmax.cli import ProgressBar, main
+
+RUN_FILES = ["confusion.png", "curves.png", "metrics.json", "model.npz", "predictions.png", "risk-coverage.png",
+             "weights.png"]
+EPOCH_LINE = re.compile(
+    r"^epoch +(\d+)  train loss (\d\.\d{4})  train acc (\d\.\d{4})  test acc (\d\.\d{4})  (\d+\.\d{3}) s$", re.M
+)
+
+
+@pytest.fixture(autouse=True)
+def restore_threads():
+    yield
+    csoftmax.set_num_threads(0)
+
+
+def check_metrics_schema(document):
+    """Exactly the issue's schema: these keys, these types, nothing more."""
+    assert set(document) == {"backend", "dataset", "epochs", "train_seconds"}
+    assert isinstance(document["backend"], str)
+    assert set(document["dataset"]) == {"source", "train", "test"}
+    assert isinstance(document["dataset"]["source"], str)
+    assert type(document["dataset"]["train"]) is int and type(document["dataset"]["test"]) is int
+    assert type(document["train_seconds"]) is float
+    for number, epoch in enumerate(document["epochs"], start=1):
+        assert set(epoch) == {"epoch", "train_loss", "train_acc", "test_acc", "seconds"}
+        assert epoch["epoch"] == number
+        assert all(type(epoch[key]) is float for key in ("train_loss", "train_acc", "test_acc", "seconds"))
+    return [EpochMetrics(**epoch) for epoch in document["epochs"]]
+
+
+def test_train_on_the_real_data(tmp_path, capsys):
+    """The README's main job: the chapter's recipe from the command line, with all its files."""
+    out, metrics_path = tmp_path / "run", tmp_path / "elsewhere" / "m.json"
+    assert main(["train", "--out", str(out), "--metrics", str(metrics_path), "--threads", "1"]) == 0
+    stdout = capsys.readouterr().out
+    printed = [tuple(map(float, match)) for match in EPOCH_LINE.findall(stdout)]
+    assert [int(line[0]) for line in printed] == list(range(1, 11))
+
+    assert sorted(p.name for p in out.iterdir()) == RUN_FILES
+    document = json.loads((out / "metrics.json").read_text())
+    assert json.loads(metrics_path.read_text()) == document
+    epochs = check_metrics_schema(document)
+    assert document["backend"] == "fused"
+    assert document["dataset"]["train"] == 60000 and document["dataset"]["test"] == 10000
+    assert "fashion-mnist" in document["dataset"]["source"]
+    assert_meets_the_issue(epochs)
+    for line, epoch in zip(printed, epochs):
+        assert line[1:4] == pytest.approx((epoch.train_loss, epoch.train_acc, epoch.test_acc), abs=5e-5)
+    assert document["train_seconds"] == pytest.approx(sum(e.seconds for e in epochs))
+
+    summary = stdout[stdout.rindex("trained in"):]
+    assert "60,000 train / 10,000 test images" in summary and document["dataset"]["source"] in summary
+    assert f"test acc {epochs[-1].test_acc:.4f}" in summary
+    for name in RUN_FILES:
+        if name.endswith(".png"):
+            assert_png(out / name)
+
+    # The same recipe in a script gives the same run: the CLI adds nothing to the numbers.
+    model = SoftmaxRegression.load(out / "model.npz")
+    again = csoftmax.run_recipe(10, seed=0)
+    np.testing.assert_array_equal(model.W, again.model.W)
+    assert [e.test_acc for e in again.epochs] == [e.test_acc for e in epochs]
+
+    # csoftmax predict on the saved model reports the run's last test accuracy.
+    assert main(["predict", "--model", str(out / "model.npz"), "--threshold", "0.9"]) == 0
+    report = capsys.readouterr().out
+    assert f"test accuracy {epochs[-1].test_acc:.4f} on 10,000 test images of Fashion-MNIST" in report
+    assert report.count(" 0.") >= 10 and "per class: t-shirt" in report
+    coverage = float(re.search(r"threshold 0.9: answers ([\d.]+)% of the images", report).group(1))
+    assert 20 < coverage < 90
+
+
+def test_numpy_backend_and_the_default_run_folder(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    for backend in ("fused", "numpy"):
+        assert main(["train", "--sample", "--epochs", "2", "--backend", backend, "--quiet"]) == 0
+        assert capsys.readouterr().out == ""
+    runs = sorted((tmp_path / "csoftmax-runs").iterdir())
+    assert len(runs) == 2 and [run.name.rsplit("-", 1)[-1] for run in runs] == ["fused", "numpy"]
+    documents = [json.loads((run / "metrics.json").read_text()) for run in runs]
+    assert [d["backend"] for d in documents] == ["fused", "numpy"]
+    assert all(d["dataset"]["train"] == 6000 and "embedded sample" in d["dataset"]["source"] for d in documents)
+    assert_same_run(check_metrics_schema(documents[1]), check_metrics_schema(documents[0]))
+    assert main(["train", "--sample", "--epochs", "1", "--quiet"]) == 0  # a third run: a folder of its own
+    assert len(list((tmp_path / "csoftmax-runs").iterdir())) == 3
+
+
+def test_progress_bar_on_a_terminal(tmp_path, monkeypatch, capsys):
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert main(["train", "--sample", "--epochs", "2", "--out", str(tmp_path)]) == 0
+    bars = terminal.getvalue()
+    assert "\repoch  1 [" in bars and "] 100%" in bars and "\repoch  2 [" in bars
+    assert len(EPOCH_LINE.findall(capsys.readouterr().out)) == 2
+
+
+def test_progress_bar_draws_and_clears():
+    stream = io.StringIO()
+    bar = ProgressBar(stream)
+    bar(3, 50, 200)
+    assert stream.getvalue() == "\repoch  3 [#######.......................]  25%"
+    bar.clear()
+    assert stream.getvalue().endswith("\r" + " " * 50 + "\r")
+
+
+def test_info_prints_the_build_report(capsys):
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"csoftmax {csoftmax.__version__}") and "SIMD:" in out and "threads:" in out
+
+
+def one_line_error(capsys):
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    return err
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["train", "--epochs", "0"], "argument --epochs: invalid positive integer value: '0'"),
+        (["train", "--lr", "-1"], "argument --lr: invalid positive number value: '-1'"),
+        (["train", "--backend", "torch"], "argument --backend: invalid choice: 'torch'"),
+        (["train", "--seed", "-2"], "argument --seed: invalid non-negative integer value"),
+        (["train", "--no-such-flag"], "unrecognized arguments: --no-such-flag"),
+        (["predict"], "the following arguments are required: --model"),
+    ],
+)
+def test_bad_flags_end_in_one_line(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    err = one_line_error(capsys)
+    assert err.startswith("csoftmax") and ": error: " in err and message in err
+
+
+def test_unwritable_destinations_fail_before_training(tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    assert main(["train", "--sample", "--out", str(blocker / "run")]) == 1
+    assert f"cannot write to --out {blocker / 'run'}" in one_line_error(capsys)
+    assert main(["train", "--sample", "--out", str(tmp_path / "ok"), "--metrics", str(blocker / "m.json")]) == 1
+    assert "cannot write to --metrics" in one_line_error(capsys)
+    assert not (tmp_path / "ok" / "model.npz").exists()
+    assert main(["train", "--sample", "--data-dir", str(tmp_path)]) == 1
+    assert "--sample uses the embedded sample: it takes no --data-dir" in one_line_error(capsys)
+
+
+def test_unreadable_models_fail_in_one_line(tmp_path, capsys):
+    garbage = tmp_path / "garbage.npz"
+    garbage.write_bytes(b"PK\x03\x04 not really a zip")
+    for path, message in ((tmp_path / "missing.npz", "No such file"), (garbage, "not a readable .npz model file")):
+        assert main(["predict", "--model", str(path), "--sample"]) == 1
+        err = one_line_error(capsys)
+        assert err.startswith("csoftmax predict: error: ") and message in err and str(path) in err
+    small = tmp_path / "small.npz"
+    SoftmaxRegression(5, 3).save(small)
+    assert main(["predict", "--model", str(small), "--sample"]) == 1
+    assert "a model of 5 inputs and 3 classes, not one for Fashion-MNIST" in one_line_error(capsys)
+    assert main(["predict", "--model", str(small), "--sample", "--threshold", "2"]) == 1
+    assert "--threshold must be a probability" in one_line_error(capsys)
+
+
+def test_python_dash_m_train_help():
+    result = subprocess.run([sys.executable, "-m", "csoftmax", "train", "--help"], capture_output=True, text=True,
+                            timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    for flag in ("--epochs", "--batch-size", "--lr", "--seed", "--backend", "--threads", "--data-dir", "--sample",
+                 "--out", "--metrics", "--quiet"):
+        assert flag in result.stdout
