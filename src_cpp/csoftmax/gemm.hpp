@@ -157,6 +157,13 @@ inline void pack_b(float* out, MatrixView B, int64_t k, int64_t n) {
 // The register kernel: c (kMicroRows x kMicroCols, leading dimension ldc) = a . b (+ c), over `depth`
 // steps of the packed panels a (depth x kMicroRows) and b (depth x kMicroCols).
 inline void micro_kernel(int64_t depth, const float* a, const float* b, float* c, int64_t ldc, bool accumulate) {
+  // The C tile is read (or written) only after the k loop: start fetching its lines now, so a C that
+  // lives in memory (a slice of dW, of the logits) does not stall the kernel at the end.
+#pragma GCC unroll 16
+  for (int i = 0; i < kMicroRows; ++i) {
+    __builtin_prefetch(c + i * ldc, 1);
+    __builtin_prefetch(c + i * ldc + kMicroCols - 1, 1);
+  }
   simd::vfloat acc[kMicroRows][kVectors];
 #pragma GCC unroll 32
   for (int i = 0; i < kMicroRows * kVectors; ++i) acc[i / kVectors][i % kVectors] = simd::zero();

@@ -1,0 +1,371 @@
+"""Exercise 5, measured: linear + cross-entropy over 10^4 - 10^5 classes, csoftmax against PyTorch.
+
+    python benchmarks/bench_large_vocab.py            # the full run: several minutes
+    python benchmarks/bench_large_vocab.py --quick    # seconds: small shapes, checks results, no speed claims
+    python benchmarks/bench_large_vocab.py --no-sweep # the two shapes only
+
+One forward + backward (loss, dL/dX, dL/dW) of  loss = cross_entropy(X @ W.T, y), W (V, D) like
+torch.nn.Linear.weight, at the issue's two shapes, for:
+  csoftmax          csoftmax.linear_cross_entropy(X, W, None, y, layout="CD", grad_input=True)
+  torch             F.cross_entropy(X @ W.T, y) + backward (materializes the B x V logits)
+  torch lce         F.linear_cross_entropy(X, W, y) + backward (its default, reference path)
+  torch lce chunked F.linear_cross_entropy(..., options=torch.nn.LinearCrossEntropyOptions()), when the
+                    installed torch has it
+Every contender's loss and gradients are checked against csoftmax's before anything is timed.
+Times are medians of rounds in which the contenders take turns (the machine is shared: ratios
+measured together mean more than absolute times). Speed is also given as GFLOP/s, counting the
+three GEMM-equivalents of a step (6 B D V flops), and as a percentage of the sgemm rate measured
+here with NumPy's BLAS on the same threads.
+
+Memory is the peak RSS growth beyond inputs and gradients, each contender in a fresh subprocess:
+inputs built, libraries warmed up on a tiny problem, the peak-RSS mark reset (/proc/self/clear_refs),
+RSS read, one step run, then peak RSS (VmHWM) - RSS before - bytes of the gradients returned.
+
+A sweep over V (4k -> 128k) at B = 1024, D = 768 gives the plot of time and memory against V.
+Results go to benchmarks/results/bench_large_vocab.{json,png}. benchmarks/bench.py calls run().
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+_OPENBLAS_OVERRIDES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+if __name__ == "__main__" and any(name in os.environ for name in _OPENBLAS_OVERRIDES):
+    # Some environments pin OpenBLAS to an older kernel; it is read when NumPy loads, so restart
+    # without it (the sgemm rate we compare against is the one a user gets).
+    _env = {k: v for k, v in os.environ.items() if k not in _OPENBLAS_OVERRIDES}
+    _env["CSOFTMAX_BENCH_UNSET"] = " ".join(f"{k}={os.environ[k]}" for k in _OPENBLAS_OVERRIDES if k in os.environ)
+    os.execve(sys.executable, [sys.executable, *sys.argv], _env)
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import platform  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+import csoftmax  # noqa: E402
+from csoftmax import _core  # noqa: E402
+
+SHAPES = [(4096, 1024, 32768), (1024, 768, 50257)]
+QUICK_SHAPES = [(128, 64, 2048), (100, 48, 3001)]
+SWEEP_B, SWEEP_D = 1024, 768
+SWEEP_V = [4096, 8192, 16384, 32768, 65536, 131072]
+TARGET_SPEEDUP = 2.5        # over "torch" and "torch lce"
+TARGET_MEMORY_FRACTION = 0.05
+THREADS = 2
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def flops(B, D, V):
+    return 6.0 * B * D * V
+
+
+# --- inputs and contenders -------------------------------------------------------------------------
+
+
+def make_inputs(B, D, V, seed=0):
+    rng = np.random.default_rng([B, D, V, seed])
+    X = rng.standard_normal((B, D), dtype=np.float32)
+    W = rng.standard_normal((V, D), dtype=np.float32)
+    W *= np.float32(1 / np.sqrt(D))
+    y = rng.integers(0, V, size=B)
+    return X, W, y
+
+
+def _torch():
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.set_num_threads(THREADS)
+    return torch
+
+
+def contenders(torch):
+    """name -> step(X, W, y) returning (loss, grad_X, grad_W) as NumPy."""
+
+    def step_csoftmax(X, W, y):
+        r = csoftmax.linear_cross_entropy(X, W, None, y, layout="CD", grad_input=True)
+        return r.loss, r.grad_X, r.grad_W
+
+    steps = {"csoftmax": step_csoftmax}
+    if torch is None:
+        return steps
+    F = torch.nn.functional
+
+    def torch_step(loss_fn):
+        def step(X, W, y):
+            Xt = torch.from_numpy(X).requires_grad_()
+            Wt = torch.from_numpy(W).requires_grad_()
+            loss = loss_fn(Xt, Wt, torch.from_numpy(y))
+            loss.backward()
+            return loss.item(), Xt.grad.numpy(), Wt.grad.numpy()
+        return step
+
+    steps["torch"] = torch_step(lambda X, W, y: F.cross_entropy(X @ W.T, y))
+    if hasattr(F, "linear_cross_entropy"):
+        steps["torch lce"] = torch_step(lambda X, W, y: F.linear_cross_entropy(X, W, y))
+        if hasattr(torch.nn, "LinearCrossEntropyOptions"):
+            options = torch.nn.LinearCrossEntropyOptions()
+            steps["torch lce chunked"] = torch_step(lambda X, W, y: F.linear_cross_entropy(X, W, y, options=options))
+    return steps
+
+
+def check_same(name, got, expected):
+    """The contender's loss and gradients agree with csoftmax's (float32 both: loose, relative to scale)."""
+    for label, g, e in zip(("loss", "grad_X", "grad_W"), got, expected):
+        g, e = np.asarray(g, dtype=np.float64), np.asarray(e, dtype=np.float64)
+        scale = max(float(np.abs(e).max()), 1e-30)
+        err = float(np.abs(g - e).max()) / scale
+        if not err < 2e-3:
+            raise AssertionError(f"{name}: {label} differs from csoftmax's by {err:.2e} of its scale")
+
+
+# --- time ---------------------------------------------------------------------------------------------
+
+
+def time_contenders(steps, X, W, y, rounds):
+    """Median seconds per step of each contender, the contenders taking turns round by round."""
+    reference = steps["csoftmax"](X, W, y)
+    for name, step in steps.items():
+        if name != "csoftmax":
+            check_same(name, step(X, W, y), reference)  # also the warm-up
+    times = {name: [] for name in steps}
+    for _ in range(rounds):
+        for name, step in steps.items():
+            start = time.perf_counter()
+            step(X, W, y)
+            times[name].append(time.perf_counter() - start)
+    return {name: {"median_s": statistics.median(t), "runs_s": t} for name, t in times.items()}
+
+
+def sgemm_rate(quick):
+    """GFLOP/s of NumPy's float32 matmul on this machine, and which BLAS kernel ran it."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    m, k, n = (1024, 512, 1024) if quick else (4096, 1024, 8192)
+    a = np.ones((m, k), np.float32)
+    b = np.ones((k, n), np.float32)
+    with threadpool_limits(THREADS):
+        a @ b
+        runs = []
+        for _ in range(3 if quick else 9):
+            start = time.perf_counter()
+            a @ b
+            runs.append(time.perf_counter() - start)
+    blas = [{key: info.get(key) for key in ("internal_api", "version", "architecture", "threading_layer")}
+            for info in threadpool_info() if info.get("user_api") == "blas"]
+    return {"gflops": 2.0 * m * n * k / statistics.median(runs) / 1e9, "shape": [m, k, n], "blas": blas}
+
+
+# --- memory ---------------------------------------------------------------------------------------------
+
+
+def _status_bytes(field):
+    with open("/proc/self/status", encoding="ascii") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
+def _reset_peak_rss():
+    """Make the kernel's peak-RSS mark (VmHWM) start again from the current RSS (Linux >= 4.0)."""
+    with open("/proc/self/clear_refs", "w", encoding="ascii") as f:
+        f.write("5")
+
+
+def memory_child(name, B, D, V):
+    """In a fresh process: peak RSS growth of one step beyond inputs and gradients."""
+    steps = contenders(_torch() if name != "csoftmax" else None)
+    X, W, y = make_inputs(B, D, V)
+    small = make_inputs(16, D, 300)
+    steps[name](*small)  # load and warm up the libraries (thread pools, kernels) on a tiny problem
+    del small
+    _reset_peak_rss()  # imports and input construction may have peaked higher: start from here
+    before = _status_bytes("VmRSS")
+    loss, grad_X, grad_W = steps[name](X, W, y)
+    peak = _status_bytes("VmHWM")
+    gradients = grad_X.nbytes + grad_W.nbytes
+    print(json.dumps({"extra_bytes": peak - before - gradients, "peak_bytes": peak, "before_bytes": before,
+                      "gradient_bytes": gradients}))
+
+
+def measure_memory(name, B, D, V):
+    out = subprocess.run([sys.executable, __file__, "--memory-child", name, str(B), str(D), str(V)],
+                         check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+# --- the run ---------------------------------------------------------------------------------------------
+
+
+def environment(torch, sgemm):
+    info = csoftmax.build_info()
+    env = {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "csoftmax": csoftmax.__version__,
+        "torch": None if torch is None else torch.__version__,
+        "torch_threads": None if torch is None else torch.get_num_threads(),
+        "csoftmax_threads": csoftmax.get_num_threads(),
+        "simd": info["simd"],
+        "cpu": platform.processor() or platform.machine(),
+        "openblas_overrides_unset": os.environ.get("CSOFTMAX_BENCH_UNSET", ""),
+        "sgemm": sgemm,
+    }
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            env["cpu"] = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    if torch is not None:
+        env["torch_blas"] = "mkl" if torch.backends.mkl.is_available() else "other"
+    return env
+
+
+def bench_shape(steps, B, D, V, rounds, sgemm_gflops, memory_of=None):
+    """Times of every contender, and the memory of those in memory_of (all of them by default)."""
+    memory_of = set(steps) if memory_of is None else set(memory_of)
+    X, W, y = make_inputs(B, D, V)
+    timed = time_contenders(steps, X, W, y, rounds)
+    del X, W, y
+    for name, entry in timed.items():
+        entry["gflops"] = flops(B, D, V) / entry["median_s"] / 1e9
+        entry["percent_of_sgemm"] = 100 * entry["gflops"] / sgemm_gflops
+        if name in memory_of:
+            entry["memory"] = measure_memory(name, B, D, V)
+    ours = timed["csoftmax"]
+    for name, entry in timed.items():
+        if name != "csoftmax":
+            entry["csoftmax_speedup"] = entry["median_s"] / ours["median_s"]
+            if "memory" in entry and "memory" in ours:
+                entry["csoftmax_memory_fraction"] = ours["memory"]["extra_bytes"] / entry["memory"]["extra_bytes"]
+    return {"B": B, "D": D, "V": V, "plan": _core.tiled_plan(B, V, D), "contenders": timed}
+
+
+def run(quick=False, out=RESULTS, sweep=True):
+    torch = _torch()
+    steps = contenders(torch)
+    csoftmax.set_num_threads(THREADS)
+    sgemm = sgemm_rate(quick)
+    results = {"quick": quick, "environment": environment(torch, sgemm), "shapes": [], "sweep": []}
+    rounds = 2 if quick else 5
+    for i, (B, D, V) in enumerate(QUICK_SHAPES if quick else SHAPES):
+        print(f"large vocab: B={B} D={D} V={V} ...", flush=True)
+        # --quick checks the memory machinery once (a subprocess importing torch takes seconds)
+        memory_of = None if not quick else ("csoftmax", "torch") if i == 0 else ()
+        # (torch's chunked path takes seconds on the second small shape: its chunks come out tiny)
+        shape_steps = {k: v for k, v in steps.items() if not (quick and i > 0 and k == "torch lce chunked")}
+        results["shapes"].append(bench_shape(shape_steps, B, D, V, rounds, sgemm["gflops"], memory_of))
+    if sweep and not quick:
+        sweep_steps = {k: v for k, v in steps.items() if k in ("csoftmax", "torch", "torch lce chunked")}
+        for V in SWEEP_V:
+            print(f"large vocab sweep: B={SWEEP_B} D={SWEEP_D} V={V} ...", flush=True)
+            results["sweep"].append(bench_shape(sweep_steps, SWEEP_B, SWEEP_D, V, 3, sgemm["gflops"]))
+    results["targets"] = targets(results) if not quick else None
+    csoftmax.set_num_threads(0)
+    print_report(results)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        with open(out / "bench_large_vocab.json", "w", encoding="utf-8") as f:
+            json.dump(results, f, indent=1)
+        if results["sweep"]:
+            plot(results, out / "bench_large_vocab.png")
+        print(f"wrote {out / 'bench_large_vocab.json'}" + (" and bench_large_vocab.png" if results["sweep"] else ""))
+    return results
+
+
+def targets(results):
+    """The issue's targets at its two shapes, against the contenders it names."""
+    verdicts = []
+    for shape in results["shapes"]:
+        for name in ("torch", "torch lce"):
+            entry = shape["contenders"].get(name)
+            if entry is None:
+                continue
+            verdicts.append({"shape": [shape["B"], shape["D"], shape["V"]], "against": name,
+                             "speedup": entry["csoftmax_speedup"], "speedup_met": entry["csoftmax_speedup"] >= TARGET_SPEEDUP,
+                             "memory_fraction": entry["csoftmax_memory_fraction"],
+                             "memory_met": entry["csoftmax_memory_fraction"] <= TARGET_MEMORY_FRACTION})
+    return verdicts
+
+
+def print_report(results):
+    env = results["environment"]
+    print(f"\ncsoftmax {env['csoftmax']} ({env['simd']}, {env['csoftmax_threads']} threads), torch {env['torch']} "
+          f"({env['torch_threads']} threads), NumPy {env['numpy']}, Python {env['python']}; {env['cpu']}")
+    blas = env["sgemm"]["blas"]
+    print(f"sgemm rate (NumPy, {THREADS} threads, {blas[0]['internal_api'] if blas else '?'} "
+          f"{blas[0]['architecture'] if blas else ''} kernel): {env['sgemm']['gflops']:.0f} GFLOP/s"
+          + (f"  [unset for this run: {env['openblas_overrides_unset']}]" if env["openblas_overrides_unset"] else ""))
+    header = (f"{'B':>5} {'D':>5} {'V':>7}  {'contender':<18} {'median s':>9} {'GFLOP/s':>8} {'% sgemm':>8} "
+              f"{'extra MiB':>10} {'csoftmax speedup':>17} {'csoftmax memory':>16}")
+    for title, shapes in (("at the issue's shapes", results["shapes"]), ("against V", results["sweep"])):
+        if not shapes:
+            continue
+        print(f"\n{title}\n{header}")
+        for shape in shapes:
+            for name, e in shape["contenders"].items():
+                memory = e.get("memory", {}).get("extra_bytes")
+                memory = "" if memory is None else f"{memory / 2**20:.1f}"
+                speedup = f"{e['csoftmax_speedup']:.2f}x" if "csoftmax_speedup" in e else ""
+                fraction = f"{100 * e['csoftmax_memory_fraction']:.1f}%" if "csoftmax_memory_fraction" in e else ""
+                print(f"{shape['B']:>5} {shape['D']:>5} {shape['V']:>7}  {name:<18} {e['median_s']:>9.3f} "
+                      f"{e['gflops']:>8.0f} {e['percent_of_sgemm']:>7.0f}% {memory:>10} {speedup:>17} {fraction:>16}")
+    if results.get("targets"):
+        print(f"\ntargets: >= {TARGET_SPEEDUP}x faster, <= {100 * TARGET_MEMORY_FRACTION:.0f}% of the memory")
+        for t in results["targets"]:
+            print(f"  {t['shape']} vs {t['against']:<10} speed {t['speedup']:.2f}x {'met' if t['speedup_met'] else 'MISSED'}"
+                  f", memory {100 * t['memory_fraction']:.1f}% {'met' if t['memory_met'] else 'MISSED'}")
+
+
+def plot(results, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax_time, ax_mem) = plt.subplots(1, 2, figsize=(11, 4.2))
+    names = list(results["sweep"][0]["contenders"])
+    for name in names:
+        V = [s["V"] for s in results["sweep"]]
+        ax_time.plot(V, [s["contenders"][name]["median_s"] for s in results["sweep"]], "o-", label=name)
+        ax_mem.plot(V, [s["contenders"][name]["memory"]["extra_bytes"] / 2**20 for s in results["sweep"]], "o-",
+                    label=name)
+    for ax, ylabel in ((ax_time, "forward + backward (s, median)"), (ax_mem, "peak extra memory (MiB)")):
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel("classes V")
+        ax.set_ylabel(ylabel)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend()
+    first = results["sweep"][0]
+    fig.suptitle(f"linear + cross-entropy forward + backward, B = {first['B']}, D = {first['D']}, {THREADS} threads")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="small shapes, no sweep: checks results in seconds, no speed claims")
+    parser.add_argument("--no-sweep", action="store_true", help="skip the sweep over V (and the plot)")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="directory for the JSON and the plot")
+    parser.add_argument("--memory-child", nargs=4, metavar=("NAME", "B", "D", "V"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.memory_child:
+        name, B, D, V = args.memory_child
+        memory_child(name, int(B), int(D), int(V))
+        return
+    run(quick=args.quick, out=args.out, sweep=not args.no_sweep)
+
+
+if __name__ == "__main__":
+    main()
