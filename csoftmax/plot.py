@@ -266,7 +266,8 @@ def plot_weight_templates(W, labels: Sequence[str] | None = None, *, image_shape
 
 def plot_confusion_matrix(y_true, y_pred, labels: Sequence[str] | None = None, *,
                           path: str | os.PathLike | None = None) -> Path | None:
-    """Counts of true class (rows) against predicted class (columns)."""
+    """Counts of true class (rows) against predicted class (columns); `labels` names the classes (default:
+    Fashion-MNIST's ten)."""
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     num_classes = len(labels) if labels is not None else len(FASHION_MNIST_LABELS)
     counts = confusion_matrix(y_true, y_pred, num_classes)
