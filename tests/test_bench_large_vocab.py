@@ -1,0 +1,40 @@
+"""benchmarks/bench_large_vocab.py --quick runs: every contender's result is checked, and memory is measured."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+@pytest.fixture
+def bench_large_vocab(monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import bench_large_vocab
+
+    yield bench_large_vocab
+    sys.modules.pop("bench_large_vocab", None)
+
+
+def test_quick_run_checks_results_and_writes_json(bench_large_vocab, tmp_path):
+    results = bench_large_vocab.run(quick=True, out=tmp_path)
+    saved = json.loads((tmp_path / "bench_large_vocab.json").read_text())
+    assert saved["quick"] and len(saved["shapes"]) == len(bench_large_vocab.QUICK_SHAPES)
+    first = results["shapes"][0]["contenders"]
+    memory = first["csoftmax"]["memory"]
+    assert memory["peak_bytes"] >= memory["before_bytes"] > 0
+    for entry in first.values():
+        assert entry["median_s"] > 0 and len(entry["runs_s"]) == 2
+
+
+def test_a_wrong_contender_is_caught(bench_large_vocab):
+    import numpy as np
+
+    X, W, y = bench_large_vocab.make_inputs(16, 8, 300)
+    right = bench_large_vocab.contenders(None)["csoftmax"](X, W, y)
+    wrong = (right[0], right[1], right[2] * 1.01)
+    with pytest.raises(AssertionError, match="grad_W differs"):
+        bench_large_vocab.check_same("wrong", wrong, right)
+    bench_large_vocab.check_same("same", tuple(np.copy(r) for r in right), right)
