@@ -120,13 +120,15 @@ inline void transpose_lines16(float* out, int64_t out_stride, const float* src, 
 // Packs `lines` (<= panel) lines of a matrix into one micro-panel of `depth` steps:
 // out[k * panel + l] = src(line l, step k), zero for l >= lines. `step_stride` and `line_stride` are
 // the source strides along k and along the lines.
-inline void pack_panel(float* out, int panel, const float* src, int64_t lines, int64_t depth, int64_t line_stride,
+// (The panel width is a template argument so that the copies and transposes have fixed sizes.)
+template <int panel>
+inline void pack_panel(float* out, const float* src, int64_t lines, int64_t depth, int64_t line_stride,
                        int64_t step_stride) {
   int64_t k = 0;
   if (step_stride == 1) {
     // The source lines run along k: transpose 16 x 16 blocks in registers.
-    for (int64_t l0 = 0; l0 < panel; l0 += 16) {
-      const int lanes = static_cast<int>(std::min<int64_t>(16, panel - l0));
+    for (int l0 = 0; l0 < panel; l0 += 16) {
+      const int lanes = std::min(16, panel - l0);
       const int width = static_cast<int>(std::clamp<int64_t>(lines - l0, 0, lanes));
       for (k = 0; k + 16 <= depth; k += 16)
         transpose_lines16(out + k * panel + l0, panel, src + l0 * line_stride + k, line_stride, width, lanes);
@@ -143,15 +145,15 @@ inline void pack_panel(float* out, int panel, const float* src, int64_t lines, i
 // A (m, k) -> ceil(m / kMicroRows) micro-panels of kMicroRows rows, each k steps deep.
 inline void pack_a(float* out, MatrixView A, int64_t m, int64_t k) {
   for (int64_t i = 0; i < m; i += kMicroRows)
-    pack_panel(out + i * k, kMicroRows, A.data + i * A.row_stride, std::min<int64_t>(kMicroRows, m - i), k,
-               A.row_stride, A.col_stride);
+    pack_panel<kMicroRows>(out + i * k, A.data + i * A.row_stride, std::min<int64_t>(kMicroRows, m - i), k,
+                           A.row_stride, A.col_stride);
 }
 
 // B (k, n) -> ceil(n / kMicroCols) micro-panels of kMicroCols columns, each k steps deep.
 inline void pack_b(float* out, MatrixView B, int64_t k, int64_t n) {
   for (int64_t j = 0; j < n; j += kMicroCols)
-    pack_panel(out + j * k, kMicroCols, B.data + j * B.col_stride, std::min<int64_t>(kMicroCols, n - j), k,
-               B.col_stride, B.row_stride);
+    pack_panel<kMicroCols>(out + j * k, B.data + j * B.col_stride, std::min<int64_t>(kMicroCols, n - j), k,
+                           B.col_stride, B.row_stride);
 }
 
 // The register kernel: c (kMicroRows x kMicroCols, leading dimension ldc) = a . b (+ c), over `depth`
@@ -200,6 +202,36 @@ inline void micro_kernel_edge(int64_t depth, const float* a, const float* b, flo
 
 inline int64_t round_up(int64_t n, int64_t multiple) { return (n + multiple - 1) / multiple * multiple; }
 
+namespace detail {
+
+// Touches the cache lines of the next block of B while the current one is being multiplied, a few
+// lines per micro-kernel call. B is often a slice of W read from memory (once per chunk of rows);
+// without this, packing it waits on memory (measured: logits of 98 rows against a streamed (C, D) W,
+// 182 -> 193 GFLOP/s on one Zen 5 core; 216 with W in cache).
+class BlockPrefetch {
+ public:
+  BlockPrefetch() = default;
+  // The (k, n) block of B at `block`, to be fetched over `calls` micro-kernel calls.
+  BlockPrefetch(MatrixView block, int64_t k, int64_t n, int64_t calls) {
+    // Only when B's columns run along k (W^T read from a (C, D) W): the packing then reads 16 strided
+    // streams at once, which the hardware prefetchers do not follow; rows along n they do.
+    if (block.row_stride == 1) base_ = block.data, run_stride_ = block.col_stride, runs_ = n, run_lines_ = k / 16 + 1;
+    per_call_ = calls > 0 ? (runs_ * run_lines_ + calls - 1) / calls : 0;
+  }
+  void step() {
+    for (int64_t i = 0; i < per_call_ && run_ < runs_; ++i) {
+      __builtin_prefetch(base_ + run_ * run_stride_ + line_ * 16);
+      if (++line_ == run_lines_) line_ = 0, ++run_;
+    }
+  }
+
+ private:
+  const float* base_ = nullptr;
+  int64_t run_stride_ = 0, runs_ = 0, run_lines_ = 0, per_call_ = 0, run_ = 0, line_ = 0;
+};
+
+}  // namespace detail
+
 // Packing buffers of one thread, reused across calls.
 struct Workspace {
   std::vector<float> a, b;
@@ -238,6 +270,12 @@ inline void gemm(int64_t M, int64_t N, int64_t K, MatrixView A, const float* pac
       const int64_t kc = std::min(kBlockK, K - pc);
       const bool add = accumulate || pc > 0;
       detail::pack_b(work.b.data(), B.block(pc, jc), kc, nc);
+      const int64_t calls = (M + kMicroRows - 1) / kMicroRows * ((nc + kMicroCols - 1) / kMicroCols);
+      detail::BlockPrefetch prefetch;
+      if (pc + kc < K)
+        prefetch = detail::BlockPrefetch(B.block(pc + kc, jc), std::min(kBlockK, K - pc - kc), nc, calls);
+      else if (jc + nc < N)
+        prefetch = detail::BlockPrefetch(B.block(0, jc + nc), std::min(kBlockK, K), std::min(kBlockN, N - jc - nc), calls);
       for (int64_t ic = 0; ic < M; ic += kBlockM) {
         const int64_t mc = std::min(kBlockM, M - ic);
         const float* a_block;
@@ -253,6 +291,7 @@ inline void gemm(int64_t M, int64_t N, int64_t K, MatrixView A, const float* pac
           for (int64_t ir = 0; ir < mc; ir += kMicroRows) {
             const int64_t rows = std::min<int64_t>(kMicroRows, mc - ir);
             float* c = C + (ic + ir) * ldc + jc + jr;
+            prefetch.step();
             if (rows == kMicroRows && cols == kMicroCols)
               detail::micro_kernel(kc, a_block + ir * kc, b_panel, c, ldc, add);
             else
