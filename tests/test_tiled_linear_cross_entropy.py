@@ -63,16 +63,34 @@ def test_rows_cross_every_chunk_boundary(B):
 
 def test_several_chunks_when_the_logits_budget_binds():
     C = 20000
-    plan = _core.tiled_plan(10**6, C, 16)
-    assert plan["row_block"] < ROW_BLOCK and plan["logits_bytes"] <= 24 << 20
-    X, W, b, y, _, _ = make_problem(2 * plan["row_block"] + 5, 16, C, np.float32)
+    rows = _core.tiled_plan(1000, C, 16)["row_block"]
+    assert rows < ROW_BLOCK
+    X, W, b, y, _, _ = make_problem(2 * rows + 5, 16, C, np.float32)
+    assert _core.tiled_plan(len(X), C, 16)["row_block"] == rows
     check(*run_both(X, W, b, y, grad_input=True, ignore_index=int(y[0]), label_smoothing=0.05))
 
 
-def test_feature_slices_of_grad_x():
-    D = 2 * 512 + 3  # three slices of dX
-    X, W, b, y, _, _ = make_problem(50, D, 300, np.float32)
-    check(*run_both(X, W, b, y, grad_input=True))
+@pytest.mark.parametrize("B, C", [(10, 10**6), (1024, 50257), (4096, 32768), (10**6, 50257)])
+def test_logits_kept_are_bounded(B, C):
+    plan = _core.tiled_plan(B, C, 64)
+    full = B * C * 4
+    assert plan["logits_bytes"] <= max(19 << 20, full // 16, 56 * (C + 16) * 4) and plan["logits_bytes"] <= 64 << 20
+
+
+def test_class_groups_of_the_online_softmax():
+    groups = _core.tiled_plan(50, 9 * CLASS_BLOCK + 5, 40)["class_groups"]
+    assert groups > 1  # the running max moves across tiles and groups, rescaling the partials of dX
+    X, W, b, y, _, _ = make_problem(50, 40, 9 * CLASS_BLOCK + 5, np.float32)
+    W[:, -1] += 3.0  # the largest logits in the last tile
+    check(*run_both(X, W, b, y, grad_input=True, label_smoothing=0.3))
+
+
+def test_grad_input_alone_keeps_no_logits():
+    X, W, b, y, _, _ = make_problem(60, 20, 3 * CLASS_BLOCK + 7, np.float32)
+    lean = csoftmax.linear_cross_entropy(X, W, b, y, grad_input=True, grad_weight=False, label_smoothing=0.1)
+    ref = reference.linear_cross_entropy(X, W, b, y, grad_input=True, label_smoothing=0.1, dtype=np.float64)
+    assert_close(lean.loss, ref.loss, "loss")
+    assert_close(lean.grad_X, ref.grad_X, "grad_X")
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])

@@ -109,12 +109,14 @@ void register_tiled_linear_cross_entropy(py::module_& m) {
         py::dict plan;
         plan["row_block"] = large_vocab::row_block(B, C);
         plan["class_block"] = large_vocab::kClassBlock;
-        plan["feature_slice"] = large_vocab::feature_slice(D);
+        plan["class_groups"] = large_vocab::class_groups(C);
         plan["logits_bytes"] = large_vocab::row_block(B, C) * large_vocab::logits_stride(C) * int64_t{sizeof(float)};
         plan["micro_tile"] = py::make_tuple(gemm::kMicroRows, gemm::kMicroCols);
         return plan;
       },
-      py::arg("B"), py::arg("C"), py::arg("D"), "How the tiled kernel cuts a problem of B rows, C classes, D features.");
+      py::arg("B"), py::arg("C"), py::arg("D"),
+      "How the tiled kernel cuts a problem of B rows, C classes, D features (logits_bytes: the logits kept "
+      "at once, when dW or db is asked for).");
 }
 
 }  // namespace csoftmax::bindings

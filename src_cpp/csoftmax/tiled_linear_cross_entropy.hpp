@@ -7,18 +7,25 @@
 //   dW = G^T . (x_scale X);  db = sum_i G_i;  dX = x_scale G . W
 //
 // The batch goes through in chunks of `row_block` rows. For one chunk:
-//   1. logits   Z (row_block, C) = X_chunk . W^T + b, by class tiles of kClassBlock, one sgemm each;
-//   2. rows     per row: max, argmax, lse, loss, and Z turned into G in place;
-//   3. grads    dW[tile] += G[:, tile]^T . X_chunk per class tile (and db), and
-//               dX_chunk = G . W by column slices of D, one sgemm each.
-// Only Z of one chunk is held, (row_block x C) floats, and row_block is chosen so that it stays within
-// kLogitsBudgetBytes: the memory beyond inputs and outputs is bounded whatever B is. Each logit is
-// computed once (three GEMM-equivalents per step, as for an unfused forward + backward); recomputing
-// the logits instead, as GPU kernels do, would cost a fourth.
+//   1. logits   by class tiles of kClassBlock, dealt into kClassGroups groups (one work item each):
+//               Z[:, tile] = X_chunk . W[tile]^T + b (one sgemm), an online softmax per row (running
+//               max and sum, rescaled as the max moves) and, while W[tile] is still in cache, the
+//               group's partial dX += exp(Z - running max) . W[tile] (a second sgemm);
+//   2. rows     per row: the groups combined in order -> lse, argmax, loss, and dX;
+//   3. dW, db   per class tile: G[:, tile] from the kept Z, then dW[tile] += G[:, tile]^T . X_chunk.
+// dX needs no G: softmax(z) . W = (sum_c exp(z_c - m) W_c) / (sum_c exp(z_c - m)), so it is
+// accumulated in the same pass as the logits, the way attention kernels accumulate their output. Only
+// dW needs the final lse before it can start; so Z of one chunk is kept, (row_block x C) floats, with
+// row_block chosen to stay within a budget (a fraction of B x C, between a floor and a cap): the memory
+// beyond inputs and outputs is bounded whatever B is (without dW and db, nothing is kept). Each logit is computed once: three
+// GEMM-equivalents per step, as for an unfused forward + backward, where recomputing the logits for
+// the backward, as GPU kernels do, would cost a fourth. W is read from memory once per chunk, dW
+// read and written once per chunk.
 //
-// Determinism: the chunks, tiles and slices depend on (B, C, D) only; every output element is written
-// by exactly one work item, and each item sums in a fixed order (gemm.hpp), so any thread runs any item
-// and the result is bit-identical for every thread count. Per-row losses are totalled in row order.
+// Determinism: the chunks, tiles and groups depend on (B, C, D) only; every output element is written
+// by exactly one work item, each item sums in a fixed order (gemm.hpp) and the groups are combined in
+// group order, so any thread runs any item and the result is bit-identical for every thread count.
+// Per-row losses are totalled in row order.
 //
 // W is either feature-major (D, C) as in the chapter, or class-major (C, D) like torch.nn.Linear.weight;
 // both are read in place (as strided views) and dW is written in the same layout.
@@ -28,6 +35,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <numeric>
 #include <type_traits>
 #include <vector>
 
@@ -139,15 +147,22 @@ inline void linear_cross_entropy_naive(LargeVocabOutputs& out, const BatchRows<T
 
 namespace large_vocab {
 
-inline constexpr int64_t kClassBlock = 256;                  // classes per logits / dW tile
-inline constexpr int64_t kFeatureSlice = 512;                // widest column slice of dX per work item
-// The chunk of logits held at once. Each chunk streams W twice and dW once in and out of memory, so
-// larger chunks are faster (on Zen 5, one core at B = 1024, C = 50257, D = 768: 152 GFLOP/s with 56
-// rows, 177 with 112, 190 with 238, 192 with 336); 20 MiB keeps the extra memory of that step under
-// 5% of what PyTorch's unfused forward + backward takes (449 MiB), at 98 rows.
-inline constexpr int64_t kLogitsBudgetBytes = int64_t{20} << 20;
+inline constexpr int64_t kClassBlock = 256;  // classes per logits / dW tile
+// Class tiles are dealt into this many groups, each with its own running softmax statistics and its
+// own partial dX; the groups are combined in order, so the result does not depend on which thread
+// ran which group. 4 groups balance 2 threads; each costs a (row_block, D) partial.
+inline constexpr int64_t kClassGroups = 4;
+// The chunk of logits kept at once: 1/16 of what all B x C logits would take, but at least
+// kLogitsFloorBytes and at most kLogitsCapBytes. Each chunk streams W and dW in and out of memory
+// once, so larger chunks are faster (on Zen 5, B = 1024, C = 50257, D = 768, one core: 152 GFLOP/s
+// with 56 rows, 177 with 112, 190 with 238; B = 4096, C = 32768, D = 1024, two cores: 2.37 s with 140
+// rows, 2.12 s with 336). PyTorch's unfused step holds more than twice the full logits, so 1/16 of
+// them stays under 5% of its memory; the floor (98 rows at B = 1024, C = 50257, where PyTorch takes
+// 449 MiB) costs at most 5% of PyTorch's memory from B x C >= 2^27 floats on.
+inline constexpr int64_t kLogitsFloorBytes = int64_t{19} << 20;
+inline constexpr int64_t kLogitsCapBytes = int64_t{48} << 20;
 inline constexpr int64_t kMaxRowBlock = gemm::kMicroRows * 24;  // 336: past this, no GEMM gets faster
-inline constexpr int64_t kMinRowBlock = gemm::kMicroRows * 4;   // 56: the floor for C past ~90000
+inline constexpr int64_t kMinRowBlock = gemm::kMicroRows * 4;   // 56: the cap gives way past C ~ 220000
 
 // Leading dimension of the logits chunk: whole vectors, and never a multiple of 2 KB, so the rows a
 // transposing pack reads together do not all fall in the same cache set.
@@ -161,73 +176,96 @@ inline int64_t logits_stride(int64_t classes) {
 // computes all kMicroRows rows: 104 rows would cost as much as 112), within [kMinRowBlock,
 // kMaxRowBlock]. A function of the shape only.
 inline int64_t row_block(int64_t batch, int64_t classes) {
-  const int64_t fit = kLogitsBudgetBytes / (logits_stride(classes) * int64_t{sizeof(float)});
+  const int64_t row_bytes = logits_stride(classes) * int64_t{sizeof(float)};
+  const int64_t budget = std::clamp(batch * row_bytes / 16, kLogitsFloorBytes, kLogitsCapBytes);
+  const int64_t fit = budget / row_bytes;
   const int64_t rows = std::clamp(fit / gemm::kMicroRows * gemm::kMicroRows, kMinRowBlock, kMaxRowBlock);
   return std::min(rows, batch);
 }
 
-// Column slices of dX: equal widths in whole vectors, at most kFeatureSlice wide.
-inline int64_t feature_slice(int64_t features) {
-  const int64_t slices = (features + kFeatureSlice - 1) / kFeatureSlice;
-  return gemm::round_up((features + slices - 1) / slices, simd::kWidth);
+inline int64_t class_groups(int64_t classes) {
+  return std::min(kClassGroups, (classes + kClassBlock - 1) / kClassBlock);
 }
 
-struct RowStats {
-  float loss;
-  float lse;
-  bool correct;
+// The first n (< kWidth) floats at p, the other lanes set to `fill`.
+inline simd::vfloat load_tail(const float* p, int64_t n, float fill) {
+  float buffer[simd::kWidth];
+  for (int i = 0; i < simd::kWidth; ++i) buffer[i] = i < n ? p[i] : fill;
+  return simd::load(buffer);
+}
+
+// The running softmax of one row over the class tiles of one group: max m, sum exp(z - m), the first
+// argmax, and sum z (for label smoothing).
+struct RunningRow {
+  float max;
+  float sum;
+  float best;
+  int64_t argmax;
+  double logit_sum;
 };
 
-// One row of logits -> its loss and lse, and the row becomes the row of G (times grad_scale). z holds
-// C logits and is padded up to a whole number of vectors (the padding is overwritten).
-inline RowStats cross_entropy_row(float* z, int64_t C, int64_t label, float grad_scale,
-                                  const CrossEntropyOptions& opt) {
+// One tile of a row: z (n logits, classes c0..c0+n) becomes p = exp(z - m) with m the new running max;
+// returns the factor exp(m_old - m) by which everything summed so far (sum, the row of partial dX)
+// must be scaled. Only shifted logits are exponentiated.
+inline float absorb_tile(RunningRow& r, float* z, int64_t n, int64_t c0) {
   using simd::vfloat;
   constexpr int W = simd::kWidth;
-  const int64_t padded = gemm::round_up(C, W), full = C / W * W;
-  // -inf padding takes no part in the max and adds exp(-inf) = 0 to the sum.
-  for (int64_t c = C; c < padded; ++c) z[c] = -std::numeric_limits<float>::infinity();
-
-  vfloat vmax = simd::load(z);
-  for (int64_t c = W; c < padded; c += W) vmax = simd::vmax(vmax, simd::load(z + c));
-  const float m = simd::hmax(vmax);
-  int64_t argmax = 0;  // the first maximum, as numpy.argmax
-  while (argmax < C - 1 && !(z[argmax] == m)) ++argmax;
-  const bool ignored = opt.ignored(label);
-  const float eps = opt.label_smoothing;
-
-  // sum (z - m), for label smoothing: differences against the max are exact.
-  float shifted_sum = 0.0f;
-  if (eps != 0.0f && !ignored) {
-    const vfloat shift = simd::broadcast(m);
-    vfloat acc = simd::zero();
-    for (int64_t c = 0; c < full; c += W) acc += simd::load(z + c) - shift;
-    shifted_sum = simd::hsum(acc);
-    for (int64_t c = full; c < C; ++c) shifted_sum += z[c] - m;
+  const int64_t full = n / W * W;
+  const float neg_inf = -std::numeric_limits<float>::infinity();
+  vfloat vmax = simd::broadcast(neg_inf), vsum = simd::zero();
+  for (int64_t c = 0; c < full; c += W) {
+    const vfloat v = simd::load(z + c);
+    vmax = simd::vmax(vmax, v);
+    vsum += v;
   }
-  const float margin = ignored ? 0.0f : m - z[label];
-
-  // z <- exp(z - m): only shifted logits are exponentiated; their sum is >= 1, so its log is safe.
+  float tile_max = simd::hmax(vmax), tile_sum = simd::hsum(vsum);
+  for (int64_t c = full; c < n; ++c) tile_max = std::max(tile_max, z[c]), tile_sum += z[c];
+  r.logit_sum += tile_sum;
+  if (tile_max > r.best) {  // strictly: the first maximum wins, as numpy.argmax
+    int64_t c = 0;
+    while (c < n - 1 && !(z[c] == tile_max)) ++c;
+    r.best = tile_max;
+    r.argmax = c0 + c;
+  }
+  const float m = std::max(r.max, tile_max);
+  const float factor = r.max == m ? 1.0f : std::exp(r.max - m);  // exp(-inf) = 0 on the first tile
   const vfloat shift = simd::broadcast(m);
-  vfloat acc = simd::zero();
-  for (int64_t c = 0; c < padded; c += W) {
+  vsum = simd::zero();
+  for (int64_t c = 0; c < full; c += W) {
     const vfloat e = simd::exp(simd::load(z + c) - shift);
     simd::store(z + c, e);
-    acc += e;
+    vsum += e;
   }
-  const float sum = simd::hsum(acc);
-  const float log_sum = std::log(sum);
-  if (ignored) {
-    std::fill(z, z + C, 0.0f);
-    return RowStats{0.0f, m + log_sum, false};
+  float sum = simd::hsum(vsum);
+  if (full < n) {
+    const vfloat e = simd::exp(load_tail(z + full, n - full, neg_inf) - shift);
+    simd::store_partial(z + full, e, n - full);
+    sum += simd::hsum(e);
   }
-  // G = (p - (1 - eps) onehot - eps / C) * grad_scale, with p = exp(z - m) / sum.
-  const vfloat scale = simd::broadcast(grad_scale / sum);
-  const vfloat uniform = simd::broadcast(grad_scale * eps / static_cast<float>(C));
-  for (int64_t c = 0; c < padded; c += W) simd::store(z + c, simd::load(z + c) * scale - uniform);
-  z[label] -= grad_scale * (1.0f - eps);
-  const float loss = log_sum + (1.0f - eps) * margin - eps / static_cast<float>(C) * shifted_sum;
-  return RowStats{loss, m + log_sum, argmax == label};
+  r.sum = r.sum * factor + sum;
+  r.max = m;
+  return factor;
+}
+
+// One row's logits over a tile (classes c0..c0+n) -> that row's G over the tile, in place:
+// (exp(z - lse) - eps / C - (1 - eps) [c == label]) * scale; a row with scale 0 (ignored) becomes 0.
+inline void gradient_tile(float* z, int64_t n, int64_t c0, int64_t label, float lse, float scale, float eps,
+                          int64_t C) {
+  if (scale == 0.0f) {
+    std::fill(z, z + n, 0.0f);
+    return;
+  }
+  using simd::vfloat;
+  constexpr int W = simd::kWidth;
+  const int64_t full = n / W * W;
+  const vfloat shift = simd::broadcast(lse), s = simd::broadcast(scale);
+  const vfloat uniform = simd::broadcast(scale * eps / static_cast<float>(C));
+  for (int64_t c = 0; c < full; c += W) simd::store(z + c, simd::exp(simd::load(z + c) - shift) * s - uniform);
+  if (full < n) {
+    const vfloat e = simd::exp(load_tail(z + full, n - full, lse) - shift) * s - uniform;
+    simd::store_partial(z + full, e, n - full);
+  }
+  if (label >= c0 && label < c0 + n) z[label - c0] -= scale * (1.0f - eps);
 }
 
 // The whole step, see the top of the file. Call from outside any parallel region; `threads` threads
@@ -237,23 +275,41 @@ void run(LargeVocabOutputs& out, const BatchRows<T>& batch, const int64_t* label
          float x_scale, const CrossEntropyOptions& opt, int threads) {
   const int64_t B = batch.count, C = w.classes, D = w.features;
   const int64_t rows_per_block = row_block(B, C), ldz = logits_stride(C);
-  const int64_t class_tiles = (C + kClassBlock - 1) / kClassBlock;
-  const int64_t slice = feature_slice(D), slices = (D + slice - 1) / slice;
+  const int64_t class_tiles = (C + kClassBlock - 1) / kClassBlock, groups = class_groups(C);
   const bool feature_major = w.layout == WeightLayout::kFeatureMajor;
   const gemm::MatrixView wc = w.class_rows();
+  const float eps = opt.label_smoothing;
+  // dW and db need G, hence every logit of the chunk: only then are they kept.
+  const bool keep_logits = out.grad_w || out.grad_b;
   // X is used in place when it already is the float matrix the GEMMs want.
   const bool copy_x = !std::is_same_v<T, float> || batch.rows != nullptr || x_scale != 1.0f;
 
-  std::vector<float> logits(static_cast<size_t>(rows_per_block * ldz));
+  std::vector<float> logits(keep_logits ? static_cast<size_t>(rows_per_block * ldz) : 0);
   std::vector<float> x_copy(copy_x ? static_cast<size_t>(rows_per_block * D) : 0);
   std::vector<float> x_packed(static_cast<size_t>(gemm::packed_a_size(rows_per_block, D)));
+  std::vector<float> dx_partial(out.grad_x ? static_cast<size_t>(groups * rows_per_block * D) : 0);
+  std::vector<RunningRow> running(static_cast<size_t>(groups * rows_per_block));
+  std::vector<float> row_lse(static_cast<size_t>(rows_per_block)), row_scale(static_cast<size_t>(rows_per_block));
+  std::vector<float> label_logit(static_cast<size_t>(rows_per_block));
+  std::vector<float> tile_scratch(static_cast<size_t>(std::max(1, threads) * rows_per_block * kClassBlock));
   std::vector<gemm::Workspace> work(static_cast<size_t>(std::max(1, threads)));
   std::vector<uint8_t> row_correct(static_cast<size_t>(B));
+  // sum_c W[c], the smoothing term of dX.
+  std::vector<float> weight_sum(out.grad_x && eps != 0.0f ? static_cast<size_t>(D) : 0);
+  if (!weight_sum.empty()) {
+    if (feature_major)  // in memory order either way
+      for (int64_t d = 0; d < D; ++d) weight_sum[d] = std::accumulate(w.w + d * C, w.w + (d + 1) * C, 0.0f);
+    else
+      for (int64_t c = 0; c < C; ++c)
+        for (int64_t d = 0; d < D; ++d) weight_sum[d] += w.w[c * D + d];
+  }
   float* z = logits.data();
 
 #pragma omp parallel num_threads(threads) if (threads > 1)
   {
-    gemm::Workspace& ws = work[static_cast<size_t>(thread_index())];
+    const int thread = thread_index();
+    gemm::Workspace& ws = work[static_cast<size_t>(thread)];
+    float* scratch = tile_scratch.data() + thread * rows_per_block * kClassBlock;
     for (int64_t r0 = 0; r0 < B; r0 += rows_per_block) {
       const int64_t br = std::min(rows_per_block, B - r0);
       const bool first = r0 == 0;
@@ -271,41 +327,96 @@ void run(LargeVocabOutputs& out, const BatchRows<T>& batch, const int64_t* label
 #pragma omp single
       gemm::pack_a_blocks(x_packed.data(), x_view, br, D);
 
-      // 1. Logits, one class tile per work item: Z[:, tile] = X_chunk . W[tile]^T + b[tile].
+      // 1. Logits and the running softmax, one group of class tiles per work item. Per tile:
+      //    Z = X_chunk . W[tile]^T + b (kept for step 3), P = exp(Z - running max), and, while W[tile]
+      //    is in cache, the group's partial dX += P . W[tile], rescaled whenever the max moves.
+#pragma omp for schedule(dynamic)
+      for (int64_t g = 0; g < groups; ++g) {
+        RunningRow* run_rows = running.data() + g * rows_per_block;
+        float* dx = out.grad_x ? dx_partial.data() + g * rows_per_block * D : nullptr;
+        const float neg_inf = -std::numeric_limits<float>::infinity();
+        for (int64_t i = 0; i < br; ++i) run_rows[i] = RunningRow{neg_inf, 0.0f, neg_inf, 0, 0.0};
+        const int64_t t_begin = g * class_tiles / groups, t_end = (g + 1) * class_tiles / groups;
+        for (int64_t t = t_begin; t < t_end; ++t) {
+          const int64_t c0 = t * kClassBlock, nc = std::min(kClassBlock, C - c0);
+          if (w.bias)
+            for (int64_t i = 0; i < br; ++i) std::copy(w.bias + c0, w.bias + c0 + nc, scratch + i * kClassBlock);
+          gemm::gemm(br, nc, D, x_view, x_packed.data(), wc.block(c0, 0).transposed(), scratch, kClassBlock,
+                     w.bias != nullptr, ws);
+          for (int64_t i = 0; i < br; ++i) {
+            float* zi = scratch + i * kClassBlock;
+            if (keep_logits) std::copy(zi, zi + nc, z + i * ldz + c0);
+            const int64_t label = labels[batch.source(r0 + i)];
+            if (label >= c0 && label < c0 + nc) label_logit[static_cast<size_t>(i)] = zi[label - c0];
+            const float factor = absorb_tile(run_rows[i], zi, nc, c0);
+            if (out.grad_x && t > t_begin && factor != 1.0f)
+              for (int64_t d = 0; d < D; ++d) dx[i * D + d] *= factor;
+          }
+          if (out.grad_x)
+            gemm::gemm(br, D, nc, gemm::MatrixView{scratch, kClassBlock, 1}, nullptr, wc.block(c0, 0), dx, D,
+                       t > t_begin, ws);
+        }
+      }
+
+      // 2. Per row: the groups combined in order -> lse, argmax, loss; dX = the combined partials.
+#pragma omp for schedule(static)
+      for (int64_t i = 0; i < br; ++i) {
+        float m = -std::numeric_limits<float>::infinity(), best = m;
+        int64_t argmax = 0;
+        double logit_sum = 0.0;
+        for (int64_t g = 0; g < groups; ++g) {
+          const RunningRow& r = running[static_cast<size_t>(g * rows_per_block + i)];
+          m = std::max(m, r.max);
+          logit_sum += r.logit_sum;
+          if (r.best > best) best = r.best, argmax = r.argmax;
+        }
+        float sum = 0.0f;
+        for (int64_t g = 0; g < groups; ++g) {
+          const RunningRow& r = running[static_cast<size_t>(g * rows_per_block + i)];
+          sum += r.sum * std::exp(r.max - m);
+        }
+        const float log_sum = std::log(sum);  // sum >= 1: the max itself contributes exp(0)
+        const int64_t label = labels[batch.source(r0 + i)];
+        const bool ignored = opt.ignored(label);
+        const float scale = ignored ? 0.0f : opt.row_scale(r0 + i);
+        row_lse[static_cast<size_t>(i)] = m + log_sum;
+        row_scale[static_cast<size_t>(i)] = scale;
+        // lse - (1 - eps) z_y - (eps / C) sum z, written around the max so large logits do not cancel
+        const float loss = ignored ? 0.0f
+                                   : log_sum + (1.0f - eps) * (m - label_logit[static_cast<size_t>(i)]) +
+                                         eps * static_cast<float>(m - logit_sum / static_cast<double>(C));
+        out.row_loss[r0 + i] = loss;
+        if (out.row_lse) out.row_lse[r0 + i] = m + log_sum;
+        row_correct[static_cast<size_t>(r0 + i)] = !ignored && argmax == label;
+        if (out.grad_x) {
+          // dX_i = x_scale * scale * (sum_g exp(m_g - m) U_g / sum - (1 - eps) W[y] - (eps / C) sum_c W[c])
+          float* dxi = out.grad_x + (r0 + i) * D;
+          std::fill(dxi, dxi + D, 0.0f);
+          if (ignored) continue;
+          for (int64_t g = 0; g < groups; ++g) {
+            const RunningRow& r = running[static_cast<size_t>(g * rows_per_block + i)];
+            const float f = std::exp(r.max - m) / sum;
+            const float* u = dx_partial.data() + (g * rows_per_block + i) * D;
+            for (int64_t d = 0; d < D; ++d) dxi[d] += f * u[d];
+          }
+          const float s = x_scale * scale;
+          for (int64_t d = 0; d < D; ++d) {
+            float v = dxi[d] - (1.0f - eps) * wc(label, d);
+            if (eps != 0.0f) v -= eps / static_cast<float>(C) * weight_sum[static_cast<size_t>(d)];
+            dxi[d] = v * s;
+          }
+        }
+      }
+      if (!keep_logits) continue;
+
+      // 3. dW and db, one class tile per work item: G[:, tile] from the kept logits, in place.
 #pragma omp for schedule(dynamic)
       for (int64_t t = 0; t < class_tiles; ++t) {
         const int64_t c0 = t * kClassBlock, nc = std::min(kClassBlock, C - c0);
-        if (w.bias)
-          for (int64_t i = 0; i < br; ++i) std::copy(w.bias + c0, w.bias + c0 + nc, z + i * ldz + c0);
-        gemm::gemm(br, nc, D, x_view, x_packed.data(), wc.block(c0, 0).transposed(), z + c0, ldz, w.bias != nullptr,
-                   ws);
-      }
-
-      // 2. Row statistics; Z becomes G.
-#pragma omp for schedule(static)
-      for (int64_t i = 0; i < br; ++i) {
-        const RowStats s = cross_entropy_row(z + i * ldz, C, labels[batch.source(r0 + i)], opt.row_scale(r0 + i), opt);
-        out.row_loss[r0 + i] = s.loss;
-        if (out.row_lse) out.row_lse[r0 + i] = s.lse;
-        row_correct[static_cast<size_t>(r0 + i)] = s.correct;
-      }
-
-      // 3. Gradients. Items 0 .. slices-1 are column slices of dX (the largest, so they go first);
-      //    the rest are class tiles of dW and db.
-      const gemm::MatrixView g{z, ldz, 1};
-#pragma omp for schedule(dynamic)
-      for (int64_t item = 0; item < slices + class_tiles; ++item) {
-        if (item < slices) {
-          if (!out.grad_x) continue;
-          const int64_t d0 = item * slice, nd = std::min(slice, D - d0);
-          float* dx = out.grad_x + r0 * D + d0;
-          gemm::gemm(br, nd, C, g, nullptr, wc.block(0, d0), dx, D, false, ws);
-          if (x_scale != 1.0f)
-            for (int64_t i = 0; i < br; ++i)
-              for (int64_t d = 0; d < nd; ++d) dx[i * D + d] *= x_scale;
-          continue;
-        }
-        const int64_t c0 = (item - slices) * kClassBlock, nc = std::min(kClassBlock, C - c0);
+        for (int64_t i = 0; i < br; ++i)
+          gradient_tile(z + i * ldz + c0, nc, c0, labels[batch.source(r0 + i)], row_lse[static_cast<size_t>(i)],
+                        row_scale[static_cast<size_t>(i)], eps, C);
+        const gemm::MatrixView g{z, ldz, 1};
         if (out.grad_w) {
           if (feature_major)  // dW[:, tile] (D, nc) += X_chunk^T . G[:, tile]
             gemm::gemm(D, nc, br, x_view.transposed(), nullptr, g.block(0, c0), out.grad_w + c0, C, !first, ws);
