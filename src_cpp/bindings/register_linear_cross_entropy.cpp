@@ -59,7 +59,7 @@ py::tuple linear_cross_entropy(const py::array& X, const py::array& W, const py:
     py::gil_scoped_release release;
     const int threads = num_threads();
     FusedLinearCrossEntropy<T> step(B, C, D, threads);
-#pragma omp parallel num_threads(threads) if (threads > 1 && plan_blocks(B, C, D).blocks > 1)
+#pragma omp parallel num_threads(threads) if (threads > 1 && plan_blocks(B, C, D).blocks > 1 && worth_threads(B, D, C))
     step.run(batch, labels, weights, x_scale, grad_scale, row_loss_data, grad_X_data, sink);
     if (chapter_layout)  // back to the caller's (D, C)
       for (int64_t d = 0; d < D; ++d)

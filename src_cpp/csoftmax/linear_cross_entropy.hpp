@@ -31,7 +31,9 @@ struct BlockPlan {
 
 // The work partition of a batch. A function of the shape only, never of the thread count.
 inline BlockPlan plan_blocks(int64_t batch, int64_t classes, int64_t features) {
-  constexpr int64_t kMinRowsPerBlock = 64;
+  // 128 rows: the chapter's batch of 256 is one block per core, so each core sums its rows into one
+  // partial and the reduction moves only the other core's half of one partial across.
+  constexpr int64_t kMinRowsPerBlock = 128;
   constexpr int64_t kMaxBlocks = 64;
   constexpr int64_t kPartialBytes = int64_t{64} << 20;  // cap on the memory of all partials
   const int64_t partial_bytes = (classes * features + classes) * int64_t{sizeof(float)};
@@ -146,7 +148,7 @@ class FusedLinearCrossEntropy {
   // Sum the block partials in block order into the sink. Parameter indices are split across threads;
   // the bias chunk also totals the loss, so everything is final after this loop's barrier.
   void reduce_blocks(int64_t blocks, const GradientSink& sink) {
-    constexpr int64_t kChunk = 2048;
+    constexpr int64_t kChunk = 256;  // small, so threads get even shares (the sums do not depend on it)
     const int64_t weights = classes_ * features_;
     const int64_t weight_chunks = (weights + kChunk - 1) / kChunk;
 #pragma omp for schedule(static)

@@ -10,6 +10,7 @@
 #include "csoftmax/batch_rows.hpp"
 #include "csoftmax/lane_tile.hpp"
 #include "csoftmax/softmax_row.hpp"
+#include "csoftmax/threads.hpp"
 
 namespace csoftmax {
 
@@ -19,7 +20,7 @@ void linear_forward(const BatchRows<T>& batch, const ClassMajorWeights& w, float
   constexpr int W = simd::kWidth;
   const int64_t C = w.classes;
   const int64_t tiles = (batch.count + W - 1) / W;
-#pragma omp parallel num_threads(threads) if (threads > 1 && tiles > 1)
+#pragma omp parallel num_threads(threads) if (threads > 1 && worth_threads(batch.count, w.features, w.classes))
   {
     std::vector<float> z(static_cast<size_t>(C * W)), row(static_cast<size_t>(padded_classes(C)));
     std::vector<simd::vfloat> partial(kPartialVectors);

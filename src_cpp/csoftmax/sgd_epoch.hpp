@@ -29,7 +29,7 @@ EpochTotals sgd_epoch(const T* X, int64_t stride, const int64_t* labels, const i
   sink.wt = wt;
   sink.bias = bias;
   sink.lr = lr;
-#pragma omp parallel num_threads(threads) if (threads > 1)
+#pragma omp parallel num_threads(threads) if (threads > 1 && worth_threads(std::min(batch_size, n), features, classes))
   for (int64_t start = 0; start < n; start += batch_size) {
     const BatchRows<T> batch{X, stride, order + start, std::min(batch_size, n - start)};
     step.run(batch, labels, weights, x_scale, 1.0f / static_cast<float>(batch.count), nullptr, nullptr, sink);

@@ -4,6 +4,8 @@
 // problem's shape only, and partial sums are combined in block order.
 #pragma once
 
+#include <cstdint>
+
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -32,6 +34,13 @@ inline int& requested_threads() {
 }
 
 inline int num_threads() { return requested_threads() > 0 ? requested_threads() : available_threads(); }
+
+// Whether a pass over a (batch, features) x (features, classes) product has enough work to share:
+// below ~1M multiply-adds a parallel region's start and barriers cost more than they save, and on a
+// busy machine far more.
+inline bool worth_threads(int64_t batch, int64_t features, int64_t classes) {
+  return batch * features * classes >= (int64_t{1} << 20);
+}
 
 inline int thread_index() {
 #ifdef _OPENMP
