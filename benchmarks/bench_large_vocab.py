@@ -291,7 +291,8 @@ def targets(results):
             if entry is None:
                 continue
             verdicts.append({"shape": [shape["B"], shape["D"], shape["V"]], "against": name,
-                             "speedup": entry["csoftmax_speedup"], "speedup_met": entry["csoftmax_speedup"] >= TARGET_SPEEDUP,
+                             "speedup": entry["csoftmax_speedup"],
+                             "speedup_met": entry["csoftmax_speedup"] >= TARGET_SPEEDUP,
                              "memory_fraction": entry["csoftmax_memory_fraction"],
                              "memory_met": entry["csoftmax_memory_fraction"] <= TARGET_MEMORY_FRACTION})
     return verdicts
@@ -322,7 +323,8 @@ def print_report(results):
     if results.get("targets"):
         print(f"\ntargets: >= {TARGET_SPEEDUP}x faster, <= {100 * TARGET_MEMORY_FRACTION:.0f}% of the memory")
         for t in results["targets"]:
-            print(f"  {t['shape']} vs {t['against']:<10} speed {t['speedup']:.2f}x {'met' if t['speedup_met'] else 'MISSED'}"
+            speed = "met" if t["speedup_met"] else "MISSED"
+            print(f"  {t['shape']} vs {t['against']:<10} speed {t['speedup']:.2f}x {speed}"
                   f", memory {100 * t['memory_fraction']:.1f}% {'met' if t['memory_met'] else 'MISSED'}")
 
 

@@ -90,7 +90,8 @@ void register_tiled_linear_cross_entropy(py::module_& m) {
       "tiled_linear_cross_entropy",
       [](const py::array& X, const py::array& W, const py::object& b, const py::array& y, const py::object& rows,
          float x_scale, bool mean, float label_smoothing, const py::object& ignore_index,
-         const py::object& row_weights, bool class_major, bool want_lse, bool grad_weight, bool grad_input, bool naive) {
+         const py::object& row_weights, bool class_major, bool want_lse, bool grad_weight, bool grad_input,
+         bool naive) {
         if (py::isinstance<py::array_t<uint8_t>>(X))
           return tiled_binding<uint8_t>(X, W, b, y, rows, x_scale, mean, label_smoothing, ignore_index,
                                         row_weights, class_major, want_lse, grad_weight, grad_input, naive);
@@ -98,7 +99,8 @@ void register_tiled_linear_cross_entropy(py::module_& m) {
                                     class_major, want_lse, grad_weight, grad_input, naive);
       },
       py::arg("X"), py::arg("W"), py::arg("b"), py::arg("y"), py::arg("rows"), py::arg("x_scale"),
-      py::arg("mean"), py::arg("label_smoothing"), py::arg("ignore_index"), py::arg("row_weights"), py::arg("class_major"),
+      py::arg("mean"), py::arg("label_smoothing"), py::arg("ignore_index"), py::arg("row_weights"),
+      py::arg("class_major"),
       py::arg("want_lse"), py::arg("grad_weight"), py::arg("grad_input"), py::arg("naive") = false,
       "Large-vocabulary linear + cross-entropy in class tiles, never holding the B x C logits. "
       "Returns (loss_sum, counted rows, correct, row_loss, lse, grad_W, grad_b, grad_X); mean scales the "

@@ -35,7 +35,9 @@ struct MatrixView {
   int64_t row_stride;
   int64_t col_stride;
   float operator()(int64_t i, int64_t j) const { return data[i * row_stride + j * col_stride]; }
-  MatrixView block(int64_t i, int64_t j) const { return {data + i * row_stride + j * col_stride, row_stride, col_stride}; }
+  MatrixView block(int64_t i, int64_t j) const {
+    return {data + i * row_stride + j * col_stride, row_stride, col_stride};
+  }
   MatrixView transposed() const { return {data, col_stride, row_stride}; }
 };
 
@@ -195,7 +197,8 @@ inline void micro_kernel_edge(int64_t depth, const float* a, const float* b, flo
   float tile[kMicroRows * kMicroCols];
   micro_kernel(depth, a, b, tile, kMicroCols, false);
   for (int64_t i = 0; i < rows; ++i)
-    for (int64_t j = 0; j < cols; ++j) c[i * ldc + j] = accumulate ? c[i * ldc + j] + tile[i * kMicroCols + j] : tile[i * kMicroCols + j];
+    for (int64_t j = 0; j < cols; ++j)
+      c[i * ldc + j] = accumulate ? c[i * ldc + j] + tile[i * kMicroCols + j] : tile[i * kMicroCols + j];
 }
 
 }  // namespace detail
@@ -275,7 +278,8 @@ inline void gemm(int64_t M, int64_t N, int64_t K, MatrixView A, const float* pac
       if (pc + kc < K)
         prefetch = detail::BlockPrefetch(B.block(pc + kc, jc), std::min(kBlockK, K - pc - kc), nc, calls);
       else if (jc + nc < N)
-        prefetch = detail::BlockPrefetch(B.block(0, jc + nc), std::min(kBlockK, K), std::min(kBlockN, N - jc - nc), calls);
+        prefetch = detail::BlockPrefetch(B.block(0, jc + nc), std::min(kBlockK, K), std::min(kBlockN, N - jc - nc),
+                                         calls);
       for (int64_t ic = 0; ic < M; ic += kBlockM) {
         const int64_t mc = std::min(kBlockM, M - ic);
         const float* a_block;

@@ -14,13 +14,13 @@
 //   2. rows     per row: the groups combined in order -> lse, argmax, loss, and dX;
 //   3. dW, db   per class tile: G[:, tile] from the kept Z, then dW[tile] += G[:, tile]^T . X_chunk.
 // dX needs no G: softmax(z) . W = (sum_c exp(z_c - m) W_c) / (sum_c exp(z_c - m)), so it is
-// accumulated in the same pass as the logits, the way attention kernels accumulate their output. Only
-// dW needs the final lse before it can start; so Z of one chunk is kept, (row_block x C) floats, with
-// row_block chosen to stay within a budget (a fraction of B x C, between a floor and a cap): the memory
-// beyond inputs and outputs is bounded whatever B is (without dW and db, nothing is kept). Each logit is computed once: three
-// GEMM-equivalents per step, as for an unfused forward + backward, where recomputing the logits for
-// the backward, as GPU kernels do, would cost a fourth. W is read from memory once per chunk, dW
-// read and written once per chunk.
+// accumulated in the same pass as the logits, the way attention kernels accumulate their output.
+// Only dW needs the final lse before it can start; so Z of one chunk is kept, (row_block x C) floats,
+// with row_block chosen to stay within a budget (a fraction of B x C, between a floor and a cap): the
+// memory beyond inputs and outputs is bounded whatever B is (without dW and db, nothing is kept).
+// Each logit is computed once: three GEMM-equivalents per step, as for an unfused forward + backward,
+// where recomputing the logits for the backward, as GPU kernels do, would cost a fourth. W is read
+// from memory once per chunk, dW read and written once per chunk.
 //
 // Determinism: the chunks, tiles and groups depend on (B, C, D) only; every output element is written
 // by exactly one work item, each item sums in a fixed order (gemm.hpp) and the groups are combined in
@@ -123,7 +123,8 @@ inline void linear_cross_entropy_naive(LargeVocabOutputs& out, const BatchRows<T
     out.loss_sum += loss;
     out.correct += !ignored && argmax == label;
     for (int64_t c = 0; c < C; ++c) {
-      float g = ignored ? 0.0f : (std::exp(z[c] - m) / sum - eps / C - (c == label ? 1 - eps : 0.0f)) * opt.row_scale(i);
+      const float target = (c == label ? 1 - eps : 0.0f) + eps / C;
+      const float g = ignored ? 0.0f : (std::exp(z[c] - m) / sum - target) * opt.row_scale(i);
       if (out.grad_b) out.grad_b[c] += g;
       for (int64_t d = 0; d < D; ++d) {
         if (out.grad_w) {
