@@ -172,8 +172,9 @@ def predict(X, W, b, x_scale=1.0, *, threshold=None, top_k=None, rows=None):
 
 # Up to this many classes the single-pass kernel (one row tile at a time through the forward, the
 # softmax and dW in registers) is the faster one; past it the tiled kernel's blocked GEMMs win.
-# Measured on the development machine (benchmarks/bench_large_vocab.py --crossover).
-SMALL_C_MAX = 64
+# Measured on the development machine (Zen 5, 2 threads, D = 784): the two tie near C = 32-48 at
+# B = 256 and near C = 48-64 at B = 4096; at C = 128 the tiled kernel takes 0.56-0.65 of the time.
+SMALL_C_MAX = 48
 
 LAYOUTS = ("DC", "CD")
 KERNELS = ("auto", "single_pass", "tiled")

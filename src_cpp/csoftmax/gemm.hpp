@@ -256,9 +256,10 @@ inline void pack_a_blocks(float* out, MatrixView A, int64_t M, int64_t K) {
 }
 
 // C (M, N; ldc) = A . B (+ C when accumulate). A is a view, or (packed_a != nullptr) the output of
-// pack_a_blocks for the same M and K. The caller's `work` holds the packing buffers.
+// pack_a_blocks for packed_rows rows (M when 0) and the same K, of which rows packed_offset (a
+// multiple of kMicroRows) .. + M are used. The caller's `work` holds the packing buffers.
 inline void gemm(int64_t M, int64_t N, int64_t K, MatrixView A, const float* packed_a, MatrixView B, float* C,
-                 int64_t ldc, bool accumulate, Workspace& work) {
+                 int64_t ldc, bool accumulate, Workspace& work, int64_t packed_rows = 0, int64_t packed_offset = 0) {
   if (M <= 0 || N <= 0) return;
   if (K <= 0) {
     if (!accumulate)
@@ -266,7 +267,7 @@ inline void gemm(int64_t M, int64_t N, int64_t K, MatrixView A, const float* pac
     return;
   }
   work.reserve();
-  const int64_t padded_m = round_up(M, kMicroRows);
+  const int64_t padded_m = round_up(packed_rows ? packed_rows : M, kMicroRows);
   for (int64_t jc = 0; jc < N; jc += kBlockN) {
     const int64_t nc = std::min(kBlockN, N - jc);
     for (int64_t pc = 0; pc < K; pc += kBlockK) {
@@ -284,7 +285,7 @@ inline void gemm(int64_t M, int64_t N, int64_t K, MatrixView A, const float* pac
         const int64_t mc = std::min(kBlockM, M - ic);
         const float* a_block;
         if (packed_a) {
-          a_block = packed_a + padded_m * pc + ic * kc;
+          a_block = packed_a + padded_m * pc + (packed_offset + ic) * kc;
         } else {
           detail::pack_a(work.a.data(), A.block(ic, pc), mc, kc);
           a_block = work.a.data();

@@ -11,8 +11,8 @@
 //               Z[:, tile] = X_chunk . W[tile]^T + b (one sgemm), an online softmax per row (running
 //               max and sum, rescaled as the max moves) and, while W[tile] is still in cache, the
 //               group's partial dX += exp(Z - running max) . W[tile] (a second sgemm);
-//   2. rows     per row: the groups combined in order -> lse, argmax, loss, and dX;
-//   3. dW, db   per class tile: G[:, tile] from the kept Z, then dW[tile] += G[:, tile]^T . X_chunk.
+//   2. rows     per row: the groups combined in order -> lse, argmax, loss, and dX; Z becomes G;
+//   3. dW, db   per class tile: dW[tile] += G[:, tile]^T . X_chunk.
 // dX needs no G: softmax(z) . W = (sum_c exp(z_c - m) W_c) / (sum_c exp(z_c - m)), so it is
 // accumulated in the same pass as the logits, the way attention kernels accumulate their output.
 // Only dW needs the final lse before it can start; so Z of one chunk is kept, (row_block x C) floats,
@@ -35,6 +35,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <numeric>
 #include <type_traits>
 #include <vector>
@@ -248,25 +249,24 @@ inline float absorb_tile(RunningRow& r, float* z, int64_t n, int64_t c0) {
   return factor;
 }
 
-// One row's logits over a tile (classes c0..c0+n) -> that row's G over the tile, in place:
+// One row of logits (C entries) -> that row of G, in place:
 // (exp(z - lse) - eps / C - (1 - eps) [c == label]) * scale; a row with scale 0 (ignored) becomes 0.
-inline void gradient_tile(float* z, int64_t n, int64_t c0, int64_t label, float lse, float scale, float eps,
-                          int64_t C) {
+inline void gradient_row(float* z, int64_t C, int64_t label, float lse, float scale, float eps) {
   if (scale == 0.0f) {
-    std::fill(z, z + n, 0.0f);
+    std::fill(z, z + C, 0.0f);
     return;
   }
   using simd::vfloat;
   constexpr int W = simd::kWidth;
-  const int64_t full = n / W * W;
+  const int64_t full = C / W * W;
   const vfloat shift = simd::broadcast(lse), s = simd::broadcast(scale);
   const vfloat uniform = simd::broadcast(scale * eps / static_cast<float>(C));
   for (int64_t c = 0; c < full; c += W) simd::store(z + c, simd::exp(simd::load(z + c) - shift) * s - uniform);
-  if (full < n) {
-    const vfloat e = simd::exp(load_tail(z + full, n - full, lse) - shift) * s - uniform;
-    simd::store_partial(z + full, e, n - full);
+  if (full < C) {
+    const vfloat e = simd::exp(load_tail(z + full, C - full, lse) - shift) * s - uniform;
+    simd::store_partial(z + full, e, C - full);
   }
-  if (label >= c0 && label < c0 + n) z[label - c0] -= scale * (1.0f - eps);
+  z[label] -= scale * (1.0f - eps);
 }
 
 // The whole step, see the top of the file. Call from outside any parallel region; `threads` threads
@@ -277,6 +277,11 @@ void run(LargeVocabOutputs& out, const BatchRows<T>& batch, const int64_t* label
   const int64_t B = batch.count, C = w.classes, D = w.features;
   const int64_t rows_per_block = row_block(B, C), ldz = logits_stride(C);
   const int64_t class_tiles = (C + kClassBlock - 1) / kClassBlock, groups = class_groups(C);
+  // Fewer class groups or tiles than kClassGroups (C < 1024) leave threads idle: split the rows of
+  // step 1 and the features of step 3 instead.
+  const int64_t row_slices = (kClassGroups + groups - 1) / groups;
+  const int64_t feature_slices = std::min((kClassGroups + class_tiles - 1) / class_tiles, (D + 15) / 16);
+  const int64_t slice_features = gemm::round_up((D + feature_slices - 1) / feature_slices, simd::kWidth);
   const bool feature_major = w.layout == WeightLayout::kFeatureMajor;
   const gemm::MatrixView wc = w.class_rows();
   const float eps = opt.label_smoothing;
@@ -285,15 +290,15 @@ void run(LargeVocabOutputs& out, const BatchRows<T>& batch, const int64_t* label
   // X is used in place when it already is the float matrix the GEMMs want.
   const bool copy_x = !std::is_same_v<T, float> || batch.rows != nullptr || x_scale != 1.0f;
 
-  std::vector<float> logits(keep_logits ? static_cast<size_t>(rows_per_block * ldz) : 0);
-  std::vector<float> x_copy(copy_x ? static_cast<size_t>(rows_per_block * D) : 0);
-  std::vector<float> x_packed(static_cast<size_t>(gemm::packed_a_size(rows_per_block, D)));
-  std::vector<float> dx_partial(out.grad_x ? static_cast<size_t>(groups * rows_per_block * D) : 0);
+  // Scratch that is always written before it is read: left uninitialized (no pass to zero it).
+  const auto scratch_buffer = [](int64_t n) { return std::unique_ptr<float[]>(new float[static_cast<size_t>(n)]); };
+  const auto logits = scratch_buffer(keep_logits ? rows_per_block * ldz : 0);
+  const auto x_copy = scratch_buffer(copy_x ? rows_per_block * D : 0);
+  const auto x_packed = scratch_buffer(gemm::packed_a_size(rows_per_block, D));
+  const auto dx_partial = scratch_buffer(out.grad_x ? groups * rows_per_block * D : 0);
   std::vector<RunningRow> running(static_cast<size_t>(groups * rows_per_block));
-  std::vector<float> row_lse(static_cast<size_t>(rows_per_block)), row_scale(static_cast<size_t>(rows_per_block));
   std::vector<float> label_logit(static_cast<size_t>(rows_per_block));
-  std::vector<float> tile_scratch(static_cast<size_t>(std::max(1, threads) * rows_per_block * kClassBlock));
-  std::vector<gemm::Workspace> work(static_cast<size_t>(std::max(1, threads)));
+  const auto tile_scratch = scratch_buffer(std::max(1, threads) * rows_per_block * kClassBlock);
   std::vector<uint8_t> row_correct(static_cast<size_t>(B));
   // sum_c W[c], the smoothing term of dX.
   std::vector<float> weight_sum(out.grad_x && eps != 0.0f ? static_cast<size_t>(D) : 0);
@@ -304,13 +309,14 @@ void run(LargeVocabOutputs& out, const BatchRows<T>& batch, const int64_t* label
       for (int64_t c = 0; c < C; ++c)
         for (int64_t d = 0; d < D; ++d) weight_sum[d] += w.w[c * D + d];
   }
-  float* z = logits.data();
+  float* z = logits.get();
 
 #pragma omp parallel num_threads(threads) if (threads > 1)
   {
     const int thread = thread_index();
-    gemm::Workspace& ws = work[static_cast<size_t>(thread)];
-    float* scratch = tile_scratch.data() + thread * rows_per_block * kClassBlock;
+    // The packing buffers stay with the (pooled) thread from call to call.
+    thread_local gemm::Workspace ws;
+    float* scratch = tile_scratch.get() + thread * rows_per_block * kClassBlock;
     for (int64_t r0 = 0; r0 < B; r0 += rows_per_block) {
       const int64_t br = std::min(rows_per_block, B - r0);
       const bool first = r0 == 0;
@@ -319,33 +325,37 @@ void run(LargeVocabOutputs& out, const BatchRows<T>& batch, const int64_t* label
 #pragma omp for schedule(static)
         for (int64_t i = 0; i < br; ++i) {
           const T* src = batch.row(r0 + i);
-          float* dst = x_copy.data() + i * D;
+          float* dst = x_copy.get() + i * D;
           for (int64_t d = 0; d < D; ++d) dst[d] = static_cast<float>(src[d]) * x_scale;
         }
       }
-      const float* xb = copy_x ? x_copy.data() : reinterpret_cast<const float*>(batch.data) + r0 * batch.stride;
+      const float* xb = copy_x ? x_copy.get() : reinterpret_cast<const float*>(batch.data) + r0 * batch.stride;
       const gemm::MatrixView x_view{xb, copy_x ? D : batch.stride, 1};
 #pragma omp single
-      gemm::pack_a_blocks(x_packed.data(), x_view, br, D);
+      gemm::pack_a_blocks(x_packed.get(), x_view, br, D);
 
-      // 1. Logits and the running softmax, one group of class tiles per work item. Per tile:
-      //    Z = X_chunk . W[tile]^T + b (kept for step 3), P = exp(Z - running max), and, while W[tile]
-      //    is in cache, the group's partial dX += P . W[tile], rescaled whenever the max moves.
+      // 1. Logits and the running softmax, one group of class tiles (of a slice of rows) per work item.
+      //    Per tile: Z = X . W[tile]^T + b (kept for step 3), P = exp(Z - running max), and, while
+      //    W[tile] is in cache, the group's partial dX += P . W[tile], rescaled whenever the max moves.
+      const int64_t slice_rows = gemm::round_up((br + row_slices - 1) / row_slices, gemm::kMicroRows);
 #pragma omp for schedule(dynamic)
-      for (int64_t g = 0; g < groups; ++g) {
+      for (int64_t item = 0; item < groups * row_slices; ++item) {
+        const int64_t g = item / row_slices, i0 = item % row_slices * slice_rows;
+        const int64_t i1 = std::min(br, i0 + slice_rows), rows = i1 - i0;
+        if (rows <= 0) continue;
         RunningRow* run_rows = running.data() + g * rows_per_block;
-        float* dx = out.grad_x ? dx_partial.data() + g * rows_per_block * D : nullptr;
+        float* dx = out.grad_x ? dx_partial.get() + g * rows_per_block * D : nullptr;
         const float neg_inf = -std::numeric_limits<float>::infinity();
-        for (int64_t i = 0; i < br; ++i) run_rows[i] = RunningRow{neg_inf, 0.0f, neg_inf, 0, 0.0};
+        for (int64_t i = i0; i < i1; ++i) run_rows[i] = RunningRow{neg_inf, 0.0f, neg_inf, 0, 0.0};
         const int64_t t_begin = g * class_tiles / groups, t_end = (g + 1) * class_tiles / groups;
         for (int64_t t = t_begin; t < t_end; ++t) {
           const int64_t c0 = t * kClassBlock, nc = std::min(kClassBlock, C - c0);
           if (w.bias)
-            for (int64_t i = 0; i < br; ++i) std::copy(w.bias + c0, w.bias + c0 + nc, scratch + i * kClassBlock);
-          gemm::gemm(br, nc, D, x_view, x_packed.data(), wc.block(c0, 0).transposed(), scratch, kClassBlock,
-                     w.bias != nullptr, ws);
-          for (int64_t i = 0; i < br; ++i) {
-            float* zi = scratch + i * kClassBlock;
+            for (int64_t i = 0; i < rows; ++i) std::copy(w.bias + c0, w.bias + c0 + nc, scratch + i * kClassBlock);
+          gemm::gemm(rows, nc, D, x_view, x_packed.get(), wc.block(c0, 0).transposed(), scratch, kClassBlock,
+                     w.bias != nullptr, ws, br, i0);
+          for (int64_t i = i0; i < i1; ++i) {
+            float* zi = scratch + (i - i0) * kClassBlock;
             if (keep_logits) std::copy(zi, zi + nc, z + i * ldz + c0);
             const int64_t label = labels[batch.source(r0 + i)];
             if (label >= c0 && label < c0 + nc) label_logit[static_cast<size_t>(i)] = zi[label - c0];
@@ -354,8 +364,8 @@ void run(LargeVocabOutputs& out, const BatchRows<T>& batch, const int64_t* label
               for (int64_t d = 0; d < D; ++d) dx[i * D + d] *= factor;
           }
           if (out.grad_x)
-            gemm::gemm(br, D, nc, gemm::MatrixView{scratch, kClassBlock, 1}, nullptr, wc.block(c0, 0), dx, D,
-                       t > t_begin, ws);
+            gemm::gemm(rows, D, nc, gemm::MatrixView{scratch, kClassBlock, 1}, nullptr, wc.block(c0, 0), dx + i0 * D,
+                       D, t > t_begin, ws);
         }
       }
 
@@ -380,8 +390,7 @@ void run(LargeVocabOutputs& out, const BatchRows<T>& batch, const int64_t* label
         const int64_t label = labels[batch.source(r0 + i)];
         const bool ignored = opt.ignored(label);
         const float scale = ignored ? 0.0f : opt.row_scale(r0 + i);
-        row_lse[static_cast<size_t>(i)] = m + log_sum;
-        row_scale[static_cast<size_t>(i)] = scale;
+        if (keep_logits) gradient_row(z + i * ldz, C, label, m + log_sum, scale, eps);
         // lse - (1 - eps) z_y - (eps / C) sum z, written around the max so large logits do not cancel
         const float loss = ignored ? 0.0f
                                    : log_sum + (1.0f - eps) * (m - label_logit[static_cast<size_t>(i)]) +
@@ -397,7 +406,7 @@ void run(LargeVocabOutputs& out, const BatchRows<T>& batch, const int64_t* label
           for (int64_t g = 0; g < groups; ++g) {
             const RunningRow& r = running[static_cast<size_t>(g * rows_per_block + i)];
             const float f = std::exp(r.max - m) / sum;
-            const float* u = dx_partial.data() + (g * rows_per_block + i) * D;
+            const float* u = dx_partial.get() + (g * rows_per_block + i) * D;
             for (int64_t d = 0; d < D; ++d) dxi[d] += f * u[d];
           }
           const float s = x_scale * scale;
@@ -410,21 +419,22 @@ void run(LargeVocabOutputs& out, const BatchRows<T>& batch, const int64_t* label
       }
       if (!keep_logits) continue;
 
-      // 3. dW and db, one class tile per work item: G[:, tile] from the kept logits, in place.
+      // 3. dW and db, one class tile (or a slice of D of one) per work item, from G (in place of Z).
 #pragma omp for schedule(dynamic)
-      for (int64_t t = 0; t < class_tiles; ++t) {
-        const int64_t c0 = t * kClassBlock, nc = std::min(kClassBlock, C - c0);
-        for (int64_t i = 0; i < br; ++i)
-          gradient_tile(z + i * ldz + c0, nc, c0, labels[batch.source(r0 + i)], row_lse[static_cast<size_t>(i)],
-                        row_scale[static_cast<size_t>(i)], eps, C);
+      for (int64_t item = 0; item < class_tiles * feature_slices; ++item) {
+        const int64_t t = item / feature_slices, c0 = t * kClassBlock, nc = std::min(kClassBlock, C - c0);
+        const int64_t d0 = item % feature_slices * slice_features, nd = std::min(slice_features, D - d0);
+        if (nd <= 0) continue;
         const gemm::MatrixView g{z, ldz, 1};
         if (out.grad_w) {
-          if (feature_major)  // dW[:, tile] (D, nc) += X_chunk^T . G[:, tile]
-            gemm::gemm(D, nc, br, x_view.transposed(), nullptr, g.block(0, c0), out.grad_w + c0, C, !first, ws);
-          else  // dW[tile] (nc, D) += G[:, tile]^T . X_chunk
-            gemm::gemm(nc, D, br, g.block(0, c0).transposed(), nullptr, x_view, out.grad_w + c0 * D, D, !first, ws);
+          if (feature_major)  // dW[d0:, tile] (nd, nc) += X_chunk[:, d0:]^T . G[:, tile]
+            gemm::gemm(nd, nc, br, x_view.block(0, d0).transposed(), nullptr, g.block(0, c0),
+                       out.grad_w + d0 * C + c0, C, !first, ws);
+          else  // dW[tile, d0:] (nc, nd) += G[:, tile]^T . X_chunk[:, d0:]
+            gemm::gemm(nc, nd, br, g.block(0, c0).transposed(), nullptr, x_view.block(0, d0),
+                       out.grad_w + c0 * D + d0, D, !first, ws);
         }
-        if (out.grad_b) {
+        if (out.grad_b && d0 == 0) {
           float* db = out.grad_b + c0;
           if (first) std::fill(db, db + nc, 0.0f);
           for (int64_t i = 0; i < br; ++i) {
