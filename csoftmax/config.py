@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import sys
 
@@ -42,6 +43,13 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def _openmp_summary(info) -> str:
+    if not info["openmp"]:
+        return "no (serial build)"
+    waiting = [f"{name}={os.environ[name]}" for name in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT") if name in os.environ]
+    return f"yes ({', '.join(waiting)})" if waiting else "yes"
+
+
 def show_config(file=None) -> None:
     """Print the build report: compiler, flags, SIMD compiled in vs. offered by the CPU, OpenMP, threads."""
     from . import __version__
@@ -58,7 +66,7 @@ def show_config(file=None) -> None:
         f"{info['tile'][2]} vectors x {info['tile'][1]} classes (backward)",
         f"  CPU:          {_cpu_model()}",
         f"  CPU offers:   {', '.join(offered) if offered else 'unknown'}",
-        f"  OpenMP:       {'yes' if info['openmp'] else 'no (serial build)'}",
+        f"  OpenMP:       {_openmp_summary(info)}",
         f"  threads:      {info['threads']} in use, {info['available_threads']} available",
     ]
     print("\n".join(lines), file=file or sys.stdout)

@@ -8,8 +8,8 @@
 // through the forward, the softmax and the dW contribution while it sits in L1.
 //
 // Threads: the batch is cut into blocks that depend on (B, C, D) only. Each block writes its own
-// partial [dW | db]; the partials are then summed in block order, split by parameter index across
-// threads. So results are bit-identical for any thread count.
+// partial [dW | db]; the partials are then summed in block order. So results are bit-identical for
+// any thread count.
 #pragma once
 
 #include <algorithm>
@@ -46,46 +46,100 @@ inline BlockPlan plan_blocks(int64_t batch, int64_t classes, int64_t features) {
   return BlockPlan{(batch + rows - 1) / rows, rows};
 }
 
-// Where a step's gradient goes: into grad_wt/grad_b, or straight into an SGD update of the weights.
+// Where a step's gradient goes: class-major grad_wt (C, D) and grad_b (C).
 struct GradientSink {
-  float* grad_wt = nullptr;  // (C, D) class-major, when not updating
-  float* grad_b = nullptr;   // (C)
-  float* wt = nullptr;       // when updating: wt -= lr * dW, bias -= lr * db
-  float* bias = nullptr;
-  float lr = 0.0f;
-  bool update() const { return wt != nullptr; }
+  float* grad_wt;
+  float* grad_b;
 };
 
 template <typename T>
 class FusedLinearCrossEntropy {
  public:
-  // Workspace for batches of up to max_batch rows, run by up to max_threads threads.
-  FusedLinearCrossEntropy(int64_t max_batch, int64_t classes, int64_t features, int max_threads)
+  // Workspace for batches of up to max_batch rows, run by up to max_threads threads. With two
+  // partial sets, a step can write its partials while the previous step's are still being read.
+  FusedLinearCrossEntropy(int64_t max_batch, int64_t classes, int64_t features, int max_threads, int partial_sets = 1)
       : classes_(classes),
         features_(features),
         partial_size_(classes * features + classes),
         max_blocks_(plan_blocks(max_batch, classes, features).blocks),
-        partials_(static_cast<size_t>(max_blocks_ * partial_size_)),
-        block_loss_(static_cast<size_t>(max_blocks_)),
-        block_correct_(static_cast<size_t>(max_blocks_)),
+        partials_(static_cast<size_t>(partial_sets * max_blocks_ * partial_size_)),
+        block_loss_(static_cast<size_t>(partial_sets * max_blocks_)),
+        block_correct_(static_cast<size_t>(partial_sets * max_blocks_)),
         scratch_(static_cast<size_t>(max_threads)) {
     for (auto& s : scratch_) s.resize(classes);
   }
 
-  // One step over `batch`. Call it from every thread of an enclosing parallel region (of at most
-  // max_threads threads), or from outside any. Returns after a barrier, with the gradient in `sink`
-  // and the step's loss sum and correct count added to loss_sum() and correct().
+  // One step's gradient over `batch` into `sink`. Call it from every thread of an enclosing parallel
+  // region (of at most max_threads threads), or from outside any; it returns after a barrier, with the
+  // step's loss sum and correct count added to loss_sum() and correct().
   // row_loss (B) and grad_x (B, D) are optional outputs.
   void run(const BatchRows<T>& batch, const int64_t* labels, const ClassMajorWeights& w, float x_scale,
            float grad_scale, float* row_loss, float* grad_x, const GradientSink& sink) {
-    const BlockPlan plan = plan_blocks(batch.count, classes_, features_);
+    run_blocks(0, batch, labels, w, x_scale, grad_scale, row_loss, grad_x);
+#pragma omp barrier
+    const int64_t blocks = plan_blocks(batch.count, classes_, features_).blocks;
+    // Parameter indices are split across threads; the sums do not depend on how.
+    constexpr int64_t kChunk = 256;
+    const int64_t weights = classes_ * features_;
+    const int64_t weight_chunks = (weights + kChunk - 1) / kChunk;
+    auto store_into = [](float* out) {
+      return [out](int64_t i, simd::vfloat sum, int64_t n) { simd::store_partial(out + i, sum, n); };
+    };
 #pragma omp for schedule(static)
+    for (int64_t chunk = 0; chunk <= weight_chunks; ++chunk) {
+      if (chunk < weight_chunks) {
+        const int64_t begin = chunk * kChunk;
+        sum_blocks(0, blocks, begin, std::min(kChunk, weights - begin), store_into(sink.grad_wt + begin));
+      } else {
+        sum_blocks(0, blocks, weights, classes_, store_into(sink.grad_b));
+        loss_sum_ += block_loss_sum(0, blocks);
+        correct_ += block_correct_sum(0, blocks);
+      }
+    }
+  }
+
+  // The blocks of one step, shared out among the threads of the enclosing parallel region (no barrier
+  // at the end): block k writes its partial [dW (C, D) | db (C)], loss sum and correct count into set
+  // `set`.
+  void run_blocks(int set, const BatchRows<T>& batch, const int64_t* labels, const ClassMajorWeights& w,
+                  float x_scale, float grad_scale, float* row_loss, float* grad_x) {
+    const BlockPlan plan = plan_blocks(batch.count, classes_, features_);
+#pragma omp for schedule(static) nowait
     for (int64_t k = 0; k < plan.blocks; ++k) {
       const int64_t begin = k * plan.rows_per_block;
       const int64_t end = std::min(batch.count, begin + plan.rows_per_block);
-      run_block(k, begin, end, batch, labels, w, x_scale, grad_scale, row_loss, grad_x);
+      run_block(set * max_blocks_ + k, begin, end, batch, labels, w, x_scale, grad_scale, row_loss, grad_x);
     }
-    reduce_blocks(plan.blocks, sink);
+  }
+
+  // f(i, s, n) for the vectors of s = sum of the first `blocks` partials of set `set`, in block order,
+  // over parameter indices [begin, begin + count): s holds indices begin + i .. begin + i + n - 1.
+  template <typename F>
+  void sum_blocks(int set, int64_t blocks, int64_t begin, int64_t count, F&& f) const {
+    const float* first = partials_.data() + set * max_blocks_ * partial_size_ + begin;
+    auto sum_vector = [&](int64_t i, auto load) {
+      simd::vfloat sum = load(first + i);
+      for (int64_t k = 1; k < blocks; ++k) sum += load(first + k * partial_size_ + i);
+      return sum;
+    };
+    int64_t i = 0;
+    for (; i + simd::kWidth <= count; i += simd::kWidth)
+      f(i, sum_vector(i, [](const float* p) { return simd::load(p); }), simd::kWidth);
+    if (i < count) {
+      const int64_t n = count - i;
+      f(i, sum_vector(i, [n](const float* p) { return simd::load_partial(p, n); }), n);
+    }
+  }
+
+  double block_loss_sum(int set, int64_t blocks) const {
+    double loss = 0.0;
+    for (int64_t k = 0; k < blocks; ++k) loss += block_loss_[set * max_blocks_ + k];
+    return loss;
+  }
+  int64_t block_correct_sum(int set, int64_t blocks) const {
+    int64_t correct = 0;
+    for (int64_t k = 0; k < blocks; ++k) correct += block_correct_[set * max_blocks_ + k];
+    return correct;
   }
 
   double loss_sum() const { return loss_sum_; }
@@ -105,6 +159,7 @@ class FusedLinearCrossEntropy {
     }
   };
 
+  // Block slot k (set * max_blocks_ + block) over batch rows [begin, end).
   void run_block(int64_t k, int64_t begin, int64_t end, const BatchRows<T>& batch, const int64_t* labels,
                  const ClassMajorWeights& w, float x_scale, float grad_scale, float* row_loss, float* grad_x) {
     const int64_t C = classes_, D = features_;
@@ -143,51 +198,6 @@ class FusedLinearCrossEntropy {
     for (int64_t c = 0; c < C; ++c) db[c] = simd::hsum(simd::load(scratch.db_lanes.data() + c * W));
     block_loss_[k] = simd::hsum(loss);
     block_correct_[k] = static_cast<int64_t>(simd::hsum(correct));
-  }
-
-  // Sum the block partials in block order into the sink. Parameter indices are split across threads;
-  // the bias chunk also totals the loss, so everything is final after this loop's barrier.
-  void reduce_blocks(int64_t blocks, const GradientSink& sink) {
-    constexpr int64_t kChunk = 256;  // small, so threads get even shares (the sums do not depend on it)
-    const int64_t weights = classes_ * features_;
-    const int64_t weight_chunks = (weights + kChunk - 1) / kChunk;
-#pragma omp for schedule(static)
-    for (int64_t chunk = 0; chunk <= weight_chunks; ++chunk) {
-      if (chunk < weight_chunks) {
-        const int64_t begin = chunk * kChunk;
-        const int64_t count = std::min(kChunk, weights - begin);
-        reduce_range(begin, count, blocks, sink.update() ? sink.wt + begin : sink.grad_wt + begin, sink);
-      } else {
-        reduce_range(weights, classes_, blocks, sink.update() ? sink.bias : sink.grad_b, sink);
-        double loss = 0.0;
-        int64_t correct = 0;
-        for (int64_t k = 0; k < blocks; ++k) {
-          loss += block_loss_[k];
-          correct += block_correct_[k];
-        }
-        loss_sum_ += loss;
-        correct_ += correct;
-      }
-    }
-  }
-
-  void reduce_range(int64_t offset, int64_t count, int64_t blocks, float* out, const GradientSink& sink) {
-    const float* first = partials_.data() + offset;
-    const int64_t stride = partial_size_;
-    auto reduce_vector = [&](int64_t i, auto load, auto store) {
-      simd::vfloat sum = load(first + i);
-      for (int64_t k = 1; k < blocks; ++k) sum += load(first + k * stride + i);
-      if (sink.update()) sum = load(out + i) - simd::broadcast(sink.lr) * sum;
-      store(out + i, sum);
-    };
-    int64_t i = 0;
-    for (; i + simd::kWidth <= count; i += simd::kWidth)
-      reduce_vector(i, [](const float* p) { return simd::load(p); }, [](float* p, simd::vfloat v) { simd::store(p, v); });
-    if (i < count) {
-      const int64_t n = count - i;
-      reduce_vector(i, [n](const float* p) { return simd::load_partial(p, n); },
-                    [n](float* p, simd::vfloat v) { simd::store_partial(p, v, n); });
-    }
   }
 
   int64_t classes_, features_, partial_size_, max_blocks_;

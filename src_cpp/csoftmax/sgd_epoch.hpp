@@ -1,15 +1,21 @@
 // Minibatch SGD over a whole epoch without leaving C++: the chapter's training loop, fused.
 //
 // Each minibatch is gathered from X by the epoch's shuffled order (no copy), run through the fused
-// step, and applied as W -= lr * mean gradient, like the chapter's sgd(params, lr, batch_size) with
-// loss.sum().backward(). One parallel region spans the epoch, so threads are not restarted per batch.
+// step, and applied as W -= lr * mean gradient, like the chapter's sgd(params, lr, batch_size) after
+// loss.sum().backward(). One parallel region spans the epoch, and a step costs one barrier: every
+// thread keeps its own copy of [W | b] and applies the whole update to it (the same sums in the same
+// order, so the copies stay identical), which saves the second barrier a shared W would need before
+// the next step reads it. Partials alternate between two sets, so a step's blocks can be written while
+// a slower thread still reads the previous step's.
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
+#include <vector>
 
 #include "csoftmax/batch_rows.hpp"
 #include "csoftmax/linear_cross_entropy.hpp"
+#include "csoftmax/threads.hpp"
 
 namespace csoftmax {
 
@@ -23,18 +29,42 @@ template <typename T>
 EpochTotals sgd_epoch(const T* X, int64_t stride, const int64_t* labels, const int64_t* order, int64_t n,
                       int64_t batch_size, float lr, float x_scale, float* wt, float* bias, int64_t classes,
                       int64_t features, int threads) {
-  FusedLinearCrossEntropy<T> step(std::min(batch_size, n), classes, features, threads);
-  const ClassMajorWeights weights{wt, bias, classes, features};
-  GradientSink sink;
-  sink.wt = wt;
-  sink.bias = bias;
-  sink.lr = lr;
-#pragma omp parallel num_threads(threads) if (threads > 1 && worth_threads(std::min(batch_size, n), features, classes))
-  for (int64_t start = 0; start < n; start += batch_size) {
-    const BatchRows<T> batch{X, stride, order + start, std::min(batch_size, n - start)};
-    step.run(batch, labels, weights, x_scale, 1.0f / static_cast<float>(batch.count), nullptr, nullptr, sink);
+  const int64_t C = classes, D = features, params_size = C * D + C;
+  const int team = threads > 1 && worth_threads(std::min(batch_size, n), D, C) ? threads : 1;
+  FusedLinearCrossEntropy<T> step(std::min(batch_size, n), C, D, team, /*partial_sets=*/2);
+  std::vector<float> copies(static_cast<size_t>(team * params_size));  // [wt | bias] per thread
+  for (int t = 0; t < team; ++t) {
+    std::copy(wt, wt + C * D, copies.begin() + t * params_size);
+    std::copy(bias, bias + C, copies.begin() + t * params_size + C * D);
   }
-  return EpochTotals{step.loss_sum(), step.correct()};
+  double loss_sum = 0.0;
+  int64_t correct = 0;
+  const simd::vfloat rate = simd::broadcast(lr);
+#pragma omp parallel num_threads(team) if (team > 1)
+  {
+    float* params = copies.data() + thread_index() * params_size;
+    const ClassMajorWeights weights{params, params + C * D, C, D};
+    int set = 0;
+    for (int64_t start = 0; start < n; start += batch_size, set ^= 1) {
+      const BatchRows<T> batch{X, stride, order + start, std::min(batch_size, n - start)};
+      step.run_blocks(set, batch, labels, weights, x_scale, 1.0f / static_cast<float>(batch.count), nullptr, nullptr);
+#pragma omp barrier
+      const int64_t blocks = plan_blocks(batch.count, C, D).blocks;
+      step.sum_blocks(set, blocks, 0, params_size, [&](int64_t i, simd::vfloat gradient, int64_t count) {
+        if (count == simd::kWidth)
+          simd::store(params + i, simd::load(params + i) - rate * gradient);
+        else
+          simd::store_partial(params + i, simd::load_partial(params + i, count) - rate * gradient, count);
+      });
+      if (thread_index() == 0) {
+        loss_sum += step.block_loss_sum(set, blocks);
+        correct += step.block_correct_sum(set, blocks);
+      }
+    }
+  }
+  std::copy(copies.begin(), copies.begin() + C * D, wt);
+  std::copy(copies.begin() + C * D, copies.begin() + params_size, bias);
+  return EpochTotals{loss_sum, correct};
 }
 
 }  // namespace csoftmax
