@@ -72,22 +72,25 @@ def make_torch_predict(images, W, b, x_scale):
 # --- the recipe in PyTorch eager ---------------------------------------------------------------------
 
 
-def torch_recipe(train_images, train_labels, test_images, test_labels, W0, orders, batch_size, lr, x_scale):
+def torch_recipe(train_iter, test_iter, W0, epochs, lr):
     """The chapter's recipe in PyTorch eager on in-memory tensors: same initial W, same shuffles.
 
     The images are converted to float32 tensors once, before the clock starts (in memory, as a
-    TensorDataset would hold them). Returns (per-epoch metrics, seconds of the training loop).
+    TensorDataset would hold them); each epoch's order is drawn inside the loop from the same
+    iterator as csoftmax's (so the shuffles, and their cost, are the same). Returns (per-epoch
+    metrics, seconds of the training loop).
     """
-    X_train = torch.from_numpy(train_images).float().mul_(x_scale)
-    y_train = torch.from_numpy(train_labels)
-    X_test = torch.from_numpy(test_images).float().mul_(x_scale)
-    y_test = torch.from_numpy(test_labels)
+    X_train = torch.from_numpy(train_iter.images).float().mul_(train_iter.x_scale)
+    y_train = torch.from_numpy(train_iter.labels)
+    X_test = torch.from_numpy(test_iter.images).float().mul_(test_iter.x_scale)
+    y_test = torch.from_numpy(test_iter.labels)
     W = torch.from_numpy(W0.copy()).requires_grad_()
     b = torch.zeros(W0.shape[1], requires_grad=True)
-    orders_t = [torch.from_numpy(order) for order in orders]
-    epochs = []
+    batch_size = train_iter.batch_size
+    history = []
     start = time.perf_counter()
-    for order in orders_t:
+    for _ in range(epochs):
+        order = torch.from_numpy(train_iter.next_epoch_order())
         loss_sum, correct = 0.0, 0
         for first in range(0, len(order), batch_size):
             rows = order[first : first + batch_size]
@@ -100,9 +103,9 @@ def torch_recipe(train_images, train_labels, test_images, test_labels, W0, order
                 b -= lr * b.grad / len(rows)
                 W.grad = None
                 b.grad = None
-                loss_sum += float(loss)
+                loss_sum += loss.item()
                 correct += int((logits.argmax(dim=1) == y).sum())
         with torch.no_grad():
             test_acc = float((torch.addmm(b, X_test, W).argmax(dim=1) == y_test).float().mean())
-        epochs.append({"train_loss": loss_sum / len(order), "train_acc": correct / len(order), "test_acc": test_acc})
-    return epochs, time.perf_counter() - start
+        history.append({"train_loss": loss_sum / len(order), "train_acc": correct / len(order), "test_acc": test_acc})
+    return history, time.perf_counter() - start

@@ -12,10 +12,10 @@ FEATURES = [1, 3, 784, 1000]
 CLASSES = [2, 3, 10, 17, 100, 1000]
 
 
-def check_against_reference(B, D, C, dtype, use_rows, reduction, grad_input=True):
+def check_against_reference(B, D, C, dtype, use_rows, reduction, grad_input=True, kernel="single_pass"):
     X, W, b, y, x_scale, rows = make_problem(B, D, C, dtype, rows=use_rows)
     got = csoftmax.linear_cross_entropy(X, W, b, y, x_scale=x_scale, rows=rows, reduction=reduction,
-                                        grad_input=grad_input)
+                                        grad_input=grad_input, kernel=kernel)
     ref = reference.linear_cross_entropy(X, W, b, y, x_scale=x_scale, rows=rows, reduction=reduction,
                                          grad_input=grad_input, dtype=np.float64)
     assert_close(got.loss, ref.loss, "loss")
@@ -38,6 +38,8 @@ def check_against_reference(B, D, C, dtype, use_rows, reduction, grad_input=True
 @pytest.mark.parametrize("D", FEATURES)
 @pytest.mark.parametrize("B", BATCHES)
 def test_grid_matches_reference(B, D, C, dtype, use_rows, reduction):
+    """The single-pass kernel on every shape (for C > csoftmax.ops.SMALL_C_MAX the default picks the
+    tiled kernel, which tests/test_tiled_linear_cross_entropy.py checks on its own grid)."""
     # grad_X only on part of the grid: it is the expensive output of the reference at C = 1000
     check_against_reference(B, D, C, dtype, use_rows, reduction, grad_input=(B * C <= 256 * 100))
 

@@ -100,15 +100,26 @@ class FusedLinearCrossEntropy {
 
   // The blocks of one step, shared out among the threads of the enclosing parallel region (no barrier
   // at the end): block k writes its partial [dW (C, D) | db (C)], loss sum and correct count into set
-  // `set`.
+  // `set`. A thread runs blocks my_items(blocks) of the plan.
   void run_blocks(int set, const BatchRows<T>& batch, const int64_t* labels, const ClassMajorWeights& w,
                   float x_scale, float grad_scale, float* row_loss, float* grad_x) {
     const BlockPlan plan = plan_blocks(batch.count, classes_, features_);
-#pragma omp for schedule(static) nowait
-    for (int64_t k = 0; k < plan.blocks; ++k) {
+    const ItemRange mine = my_items(plan.blocks);
+    for (int64_t k = mine.begin; k < mine.end; ++k) {
       const int64_t begin = k * plan.rows_per_block;
       const int64_t end = std::min(batch.count, begin + plan.rows_per_block);
       run_block(set * max_blocks_ + k, begin, end, batch, labels, w, x_scale, grad_scale, row_loss, grad_x);
+    }
+  }
+
+  // Bring into cache the first tile of the first block this thread will run for `batch`: the one
+  // tile of a block that its own prefetching cannot cover.
+  void prefetch_first_tile(const BatchRows<T>& batch) const {
+    const BlockPlan plan = plan_blocks(batch.count, classes_, features_);
+    const ItemRange mine = my_items(plan.blocks);
+    if (mine.begin < mine.end) {
+      const int64_t begin = mine.begin * plan.rows_per_block;
+      batch.prefetch(begin, std::min(batch.count, begin + simd::kWidth), features_);
     }
   }
 

@@ -48,6 +48,9 @@ EpochTotals sgd_epoch(const T* X, int64_t stride, const int64_t* labels, const i
     for (int64_t start = 0; start < n; start += batch_size, set ^= 1) {
       const BatchRows<T> batch{X, stride, order + start, std::min(batch_size, n - start)};
       step.run_blocks(set, batch, labels, weights, x_scale, 1.0f / static_cast<float>(batch.count), nullptr, nullptr);
+      if (start + batch_size < n)  // while waiting for the other threads, fetch the next step's rows
+        step.prefetch_first_tile(BatchRows<T>{X, stride, order + start + batch_size,
+                                              std::min(batch_size, n - start - batch_size)});
 #pragma omp barrier
       const int64_t blocks = plan_blocks(batch.count, C, D).blocks;
       step.sum_blocks(set, blocks, 0, params_size, [&](int64_t i, simd::vfloat gradient, int64_t count) {

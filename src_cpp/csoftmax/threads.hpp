@@ -4,6 +4,7 @@
 // problem's shape only, and partial sums are combined in block order.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 
 #ifdef _OPENMP
@@ -48,6 +49,26 @@ inline int thread_index() {
 #else
   return 0;
 #endif
+}
+
+inline int team_size() {
+#ifdef _OPENMP
+  return omp_get_num_threads();
+#else
+  return 1;
+#endif
+}
+
+// The calling thread's share [begin, end) of n work items split evenly over the team in order: the
+// same split as a static OpenMP loop, but one a thread can also compute for a step it has not reached.
+struct ItemRange {
+  int64_t begin, end;
+};
+inline ItemRange my_items(int64_t n) {
+  const int64_t team = team_size(), t = thread_index();
+  const int64_t base = n / team, extra = n % team;
+  const int64_t begin = t * base + std::min<int64_t>(t, extra);
+  return ItemRange{begin, begin + base + (t < extra ? 1 : 0)};
 }
 
 }  // namespace csoftmax
