@@ -7,7 +7,7 @@ import operator
 
 import numpy as np
 
-from ._batching import gather_scaled
+from ._batching import fill_permutation, gather_scaled
 
 # Pixels are stored as 0..255 and served as value * PIXEL_SCALE, in float32: 255 maps exactly to 1.0.
 # The fused kernel's x_scale must be this same number for both paths to see the same inputs.
@@ -84,7 +84,9 @@ class BatchIterator:
     def next_epoch_order(self) -> np.ndarray:
         """The order of the next epoch's examples (int64, a permutation of 0..N-1); advances the shuffle."""
         if self.shuffle:
-            return self._rng.permutation(self.num_examples).astype(np.int64, copy=False)
+            order = np.empty(self.num_examples, dtype=np.int64)
+            fill_permutation(order, int(self._rng.integers(0, 2**64, dtype=np.uint64)))
+            return order
         return np.arange(self.num_examples, dtype=np.int64)
 
     def __iter__(self):
