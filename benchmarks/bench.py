@@ -209,6 +209,8 @@ def bench_steady_step(repeats, peak, steps=400):
     kernel's own rate, without Python between steps; the rows stay in cache."""
     X, W, b, y, x_scale = make_step_problem(256, 784, 10, np.uint8)
     order = np.tile(np.arange(256, dtype=np.int64), steps)
+    for threads in peak:  # probe again, now: noise only ever lowers a measured peak, so keep the higher
+        peak[threads] = max(peak[threads], _core.peak_fma_flops(threads))
     labels = y.astype(np.int64)
     flops = 4.0 * 256 * 784 * 10
     result = {"flops_per_step": flops, "steps": steps}
@@ -499,6 +501,7 @@ def main(argv=None):
     print_environment(results["environment"])
     print("\nmeasuring... (kernel step)", flush=True)
     results["kernel_step"] = bench_kernel_step(repeats, peak)
+    results["environment"]["peak_gflops"] = {str(t): flops / 1e9 for t, flops in peak.items()}  # re-probed
     print("measuring... (recipe)", flush=True)
     recipe = bench_recipe(epochs, repeats if not args.quick else 2, slow_repeats)
     model = recipe.pop("fused_model")

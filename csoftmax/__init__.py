@@ -1,21 +1,15 @@
 """csoftmax: softmax regression from scratch, with a fused C++ linear + softmax + cross-entropy kernel."""
 
-import os as _os
-
-# libgomp lets a thread waiting at a barrier spin ~300,000 rounds before it sleeps. On an idle machine
-# a short spin is just as fast (measured: the chapter's epoch takes the same time), but on a busy one
-# the long spin holds a CPU that the thread being waited for needs: two csoftmax processes training at
-# once took 915 ms per epoch instead of 21 ms. Set OMP_WAIT_POLICY or GOMP_SPINCOUNT to choose otherwise;
-# this must happen before the extension loads libgomp.
-if "OMP_WAIT_POLICY" not in _os.environ and "GOMP_SPINCOUNT" not in _os.environ:
-    _os.environ["GOMP_SPINCOUNT"] = "1000"
-
 try:
     from . import _core  # noqa: F401
 except ImportError as exc:  # pragma: no cover - only without a built extension
+    # The usual cause: Python found the source tree (the current directory comes first on sys.path
+    # under `python -m pytest` or `python -c`) before the installed package.
     raise ImportError(
-        "csoftmax's compiled extension (csoftmax._core) could not be imported: was the package built? "
-        "Install it with `pip install .` from the source tree."
+        f"csoftmax's compiled extension (csoftmax._core) could not be imported from {__path__[0]}: "
+        "was the package built? Install it with `pip install .`; if that is done and this is the source "
+        "tree, run from another directory or use `pytest` rather than `python -m pytest`, which puts the "
+        "source tree ahead of the installed package (or install in place with `pip install -e .`)."
     ) from exc
 
 from .config import build_info, get_num_threads, set_num_threads, show_config

@@ -46,8 +46,9 @@ def _cpu_model() -> str:
 def _openmp_summary(info) -> str:
     if not info["openmp"]:
         return "no (serial build)"
-    waiting = [f"{name}={os.environ[name]}" for name in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT") if name in os.environ]
-    return f"yes ({', '.join(waiting)})" if waiting else "yes"
+    settings = [f"{name}={os.environ[name]}" for name in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
+                if name in os.environ]
+    return f"yes ({', '.join(settings)})" if settings else "yes"
 
 
 def show_config(file=None) -> None:

@@ -2,11 +2,11 @@
 //
 // Each minibatch is gathered from X by the epoch's shuffled order (no copy), run through the fused
 // step, and applied as W -= lr * mean gradient, like the chapter's sgd(params, lr, batch_size) after
-// loss.sum().backward(). One parallel region spans the epoch, and a step costs one barrier: every
-// thread keeps its own copy of [W | b] and applies the whole update to it (the same sums in the same
-// order, so the copies stay identical), which saves the second barrier a shared W would need before
-// the next step reads it. Partials alternate between two sets, so a step's blocks can be written while
-// a slower thread still reads the previous step's.
+// loss.sum().backward(). One parallel region spans the epoch, and a step costs one barrier (one that
+// spins briefly, then sleeps: team_barrier.hpp): every thread keeps its own copy of [W | b] and applies
+// the whole update to it (the same sums in the same order, so the copies stay identical), which saves
+// the second barrier a shared W would need before the next step reads it. Partials alternate between
+// two sets, so a step's blocks can be written while a slower thread still reads the previous step's.
 #pragma once
 
 #include <algorithm>
@@ -15,6 +15,7 @@
 
 #include "csoftmax/batch_rows.hpp"
 #include "csoftmax/linear_cross_entropy.hpp"
+#include "csoftmax/team_barrier.hpp"
 #include "csoftmax/threads.hpp"
 
 namespace csoftmax {
@@ -40,8 +41,11 @@ EpochTotals sgd_epoch(const T* X, int64_t stride, const int64_t* labels, const i
   double loss_sum = 0.0;
   int64_t correct = 0;
   const simd::vfloat rate = simd::broadcast(lr);
+  TeamBarrier barrier;
 #pragma omp parallel num_threads(team) if (team > 1)
   {
+#pragma omp single
+    barrier.set_team(team_size());
     float* params = copies.data() + thread_index() * params_size;
     const ClassMajorWeights weights{params, params + C * D, C, D};
     int set = 0;
@@ -51,7 +55,7 @@ EpochTotals sgd_epoch(const T* X, int64_t stride, const int64_t* labels, const i
       if (start + batch_size < n)  // while waiting for the other threads, fetch the next step's rows
         step.prefetch_first_tile(BatchRows<T>{X, stride, order + start + batch_size,
                                               std::min(batch_size, n - start - batch_size)});
-#pragma omp barrier
+      barrier.wait();
       const int64_t blocks = plan_blocks(batch.count, C, D).blocks;
       step.sum_blocks(set, blocks, 0, params_size, [&](int64_t i, simd::vfloat gradient, int64_t count) {
         if (count == simd::kWidth)
