@@ -179,9 +179,11 @@ def test_unreadable_models_fail_in_one_line(tmp_path, capsys):
     assert "--threshold must be a probability" in one_line_error(capsys)
 
 
-def test_python_dash_m_train_help():
+def test_python_dash_m_train_help(tmp_path):
+    # cwd: `python -m` puts the current directory first on sys.path, and the source tree would shadow
+    # the installed package.
     result = subprocess.run([sys.executable, "-m", "csoftmax", "train", "--help"], capture_output=True, text=True,
-                            timeout=60, check=False)
+                            timeout=60, check=False, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     for flag in ("--epochs", "--batch-size", "--lr", "--seed", "--backend", "--threads", "--data-dir", "--sample",
                  "--out", "--metrics", "--quiet"):

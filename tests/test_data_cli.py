@@ -87,9 +87,10 @@ def test_unexpected_errors_are_one_line_too(monkeypatch, capsys):
     )
 
 
-def test_python_dash_m_runs_the_command():
-    result = subprocess.run(
-        [sys.executable, "-m", "csoftmax", "data", "--sample"], capture_output=True, text=True, timeout=60, check=False
-    )
+def test_python_dash_m_runs_the_command(tmp_path):
+    # cwd: `python -m` puts the current directory first on sys.path (the source tree would shadow the
+    # installed package).
+    result = subprocess.run([sys.executable, "-m", "csoftmax", "data", "--sample"], capture_output=True, text=True,
+                            timeout=60, check=False, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "Fashion-MNIST, embedded sample" in result.stdout

@@ -115,8 +115,10 @@ def test_out_of_range_target_float64():
         ct.linear_cross_entropy(x, w, b, torch.full_like(y, 10))
 
 
-def test_importing_csoftmax_does_not_import_torch():
+def test_importing_csoftmax_does_not_import_torch(tmp_path):
     import subprocess
     import sys
     code = "import sys, csoftmax; assert 'torch' not in sys.modules, 'csoftmax imported torch'"
-    subprocess.run([sys.executable, "-c", code], check=True)
+    # cwd: `python -c` puts the current directory first on sys.path (the source tree would shadow the
+    # installed package).
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path)
