@@ -445,7 +445,7 @@ def print_report(results):
         "threads_speedup": "recipe, all threads vs 1",
     }
     for name, s in results["summary"].items():
-        value = "n/a" if s["value"] is None else f"{s['value']:.1f}"
+        value = "n/a" if s["value"] is None else f"{s['value']:.2f}"  # 14.96 must not print as 15.0
         print(f"  {labels[name]:<40} {value:>7}  (target {s['target']:g})  {'met' if s['met'] else 'NOT met'}")
 
 
