@@ -8,8 +8,8 @@ except ImportError as exc:  # pragma: no cover - only without a built extension
     raise ImportError(
         f"csoftmax's compiled extension (csoftmax._core) could not be imported from {__path__[0]}: "
         "was the package built? Install it with `pip install .`; if that is done and this is the source "
-        "tree, run from another directory or use `pytest` rather than `python -m pytest`, which puts the "
-        "source tree ahead of the installed package (or install in place with `pip install -e .`)."
+        "tree, run from another directory, or use `pytest` rather than `python -m pytest`, which puts the "
+        "source tree ahead of the installed package."
     ) from exc
 
 from .config import build_info, get_num_threads, set_num_threads, show_config
