@@ -6,7 +6,9 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <cmath>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -63,18 +65,54 @@ inline void require_labels(const int64_t* labels, const int64_t* rows, int64_t c
   }
 }
 
+// A 1-D array argument that may be None (nullopt then). Only an existing ndarray is taken: a
+// converted temporary would not outlive this call.
+template <typename T>
+inline std::optional<py::array> optional_vector(const py::object& obj, const char* name) {
+  if (obj.is_none()) return std::nullopt;
+  if (!py::isinstance<py::array>(obj))
+    throw py::type_error(std::string(name) + ": expected a numpy array of " + std::string(py::str(py::dtype::of<T>())) +
+                         " or None");
+  py::array a = obj.cast<py::array>();
+  require<T>(a, name, 1);
+  return a;
+}
+
 // The optional `rows` argument (int64 indices into the n rows of X) -> its data and the batch size.
 inline const int64_t* gather_indices(const py::object& rows, int64_t n, int64_t& batch) {
-  batch = n;
-  if (rows.is_none()) return nullptr;
-  // Only an existing ndarray: a converted temporary would not outlive this call.
-  if (!py::isinstance<py::array>(rows)) throw py::type_error("rows: expected a numpy array of int64 or None");
-  const py::array indices = rows.cast<py::array>();
-  require<int64_t>(indices, "rows", 1);
-  batch = indices.shape(0);
-  const auto* data = static_cast<const int64_t*>(indices.data());
+  const std::optional<py::array> indices = optional_vector<int64_t>(rows, "rows");
+  batch = indices ? indices->shape(0) : n;
+  if (!indices) return nullptr;
+  const auto* data = static_cast<const int64_t*>(indices->data());
   require_indices(data, batch, n, "rows");
   return data;
+}
+
+// The inputs of every linear kernel: X (N, D) of T; W (D, C) as in the chapter, or class-major (C, D);
+// a finite x_scale; and the batch, all N rows or those `rows` picks, at least one.
+struct LinearInputs {
+  int64_t n, features, classes, batch;
+  const int64_t* rows;  // nullptr: rows 0..n-1
+};
+
+template <typename T>
+inline LinearInputs require_linear(const py::array& X, const py::array& W, bool w_class_major, float x_scale,
+                                   const py::object& rows) {
+  require<T>(X, "X", 2);
+  require<float>(W, "W", 2);
+  LinearInputs in{X.shape(0), X.shape(1), W.shape(w_class_major ? 0 : 1), 0, nullptr};
+  require_dim(W, "W", w_class_major ? 1 : 0, in.features);
+  if (in.features < 1 || in.classes < 1) throw py::value_error("X and W need at least one feature and one class");
+  if (!std::isfinite(x_scale)) throw py::value_error("x_scale must be finite");
+  in.rows = gather_indices(rows, in.n, in.batch);
+  if (in.batch == 0) throw py::value_error("the batch is empty");
+  return in;
+}
+
+// dst (cols, rows) = the transpose of src (rows, cols), both row-major.
+inline void transpose(const float* src, int64_t rows, int64_t cols, float* dst) {
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t j = 0; j < cols; ++j) dst[j * rows + i] = src[i * cols + j];
 }
 
 // Weights as the kernels want them: class-major (C, D). W arrives as (D, C), the chapter's layout,
@@ -82,10 +120,8 @@ inline const int64_t* gather_indices(const py::object& rows, int64_t n, int64_t&
 inline const float* class_major(const py::array& W, bool chapter_layout, std::vector<float>& storage) {
   const float* w = static_cast<const float*>(W.data());
   if (!chapter_layout) return w;
-  const int64_t D = W.shape(0), C = W.shape(1);
-  storage.resize(static_cast<size_t>(C * D));
-  for (int64_t d = 0; d < D; ++d)
-    for (int64_t c = 0; c < C; ++c) storage[c * D + d] = w[d * C + c];
+  storage.resize(static_cast<size_t>(W.shape(0) * W.shape(1)));
+  transpose(w, W.shape(0), W.shape(1), storage.data());
   return storage.data();
 }
 

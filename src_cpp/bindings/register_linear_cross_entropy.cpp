@@ -1,5 +1,4 @@
 // csoftmax._core.linear_cross_entropy: the fused step, for float32 or uint8 X.
-#include <cmath>
 #include <vector>
 
 #include "bindings/array_checks.hpp"
@@ -13,19 +12,13 @@ template <typename T>
 py::tuple linear_cross_entropy(const py::array& X, const py::array& W, const py::array& b, const py::array& y,
                                const py::object& rows_obj, float x_scale, float grad_scale, bool row_losses,
                                bool grad_input, bool chapter_layout) {
-  require<T>(X, "X", 2);
-  require<float>(W, "W", 2);
+  const LinearInputs in = require_linear<T>(X, W, !chapter_layout, x_scale, rows_obj);
+  const int64_t D = in.features, C = in.classes, B = in.batch;
+  const int64_t* rows = in.rows;
   require<float>(b, "b", 1);
-  require<int64_t>(y, "y", 1);
-  const int64_t N = X.shape(0), D = X.shape(1), C = W.shape(chapter_layout ? 1 : 0);
-  require_dim(W, "W", chapter_layout ? 0 : 1, D);
   require_dim(b, "b", 0, C);
-  require_dim(y, "y", 0, N);
-  if (D < 1 || C < 1) throw py::value_error("X and W need at least one feature and one class");
-  if (!std::isfinite(x_scale)) throw py::value_error("x_scale must be finite");
-  int64_t B = 0;
-  const int64_t* rows = gather_indices(rows_obj, N, B);
-  if (B == 0) throw py::value_error("the batch is empty");
+  require<int64_t>(y, "y", 1);
+  require_dim(y, "y", 0, in.n);
   const auto* labels = static_cast<const int64_t*>(y.data());
   const BatchRows<T> batch{static_cast<const T*>(X.data()), D, rows, B};
   require_labels(labels, rows, B, C);
@@ -61,9 +54,7 @@ py::tuple linear_cross_entropy(const py::array& X, const py::array& W, const py:
     FusedLinearCrossEntropy<T> step(B, C, D, threads);
 #pragma omp parallel num_threads(threads) if (threads > 1 && plan_blocks(B, C, D).blocks > 1 && worth_threads(B, D, C))
     step.run(batch, labels, weights, x_scale, grad_scale, row_loss_data, grad_X_data, sink);
-    if (chapter_layout)  // back to the caller's (D, C)
-      for (int64_t d = 0; d < D; ++d)
-        for (int64_t c = 0; c < C; ++c) grad_W_data[d * C + c] = grad_wt_storage[c * D + d];
+    if (chapter_layout) transpose(grad_wt_storage.data(), C, D, grad_W_data);  // back to the caller's (D, C)
     loss_sum = step.loss_sum();
     correct = step.correct();
   }

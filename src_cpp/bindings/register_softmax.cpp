@@ -1,6 +1,5 @@
 // csoftmax._core: row-wise softmax / log_softmax / cross_entropy on logits, and the forward-only
 // linear layer (logits, probabilities, log-probabilities or argmax of x_scale * X . W + b).
-#include <cmath>
 #include <string>
 #include <vector>
 
@@ -52,11 +51,10 @@ py::tuple softmax_rows_binding(const py::array& Z, const std::string& what, cons
   if (B == 0 || C == 0) throw py::value_error("logits: empty array of shape " + shape_string(Z));
   RowSink sink{parse_output(what)};
   if (sink.what == RowOutput::kCrossEntropy) {
-    if (!py::isinstance<py::array>(labels)) throw py::type_error("y: expected a numpy array of int64");
-    const py::array y = labels.cast<py::array>();
-    require<int64_t>(y, "y", 1);
-    require_dim(y, "y", 0, B);
-    sink.labels = static_cast<const int64_t*>(y.data());
+    const auto y = optional_vector<int64_t>(labels, "y");
+    if (!y) throw py::type_error("y: the labels are needed for the loss");
+    require_dim(*y, "y", 0, B);
+    sink.labels = static_cast<const int64_t*>(y->data());
     require_indices(sink.labels, B, C, "y");
   }
   py::array out = allocate_output(sink, B, C);
@@ -71,17 +69,11 @@ py::tuple softmax_rows_binding(const py::array& Z, const std::string& what, cons
 template <typename T>
 py::tuple linear_forward_binding(const py::array& X, const py::array& W, const py::array& b, const py::object& rows_obj,
                                  float x_scale, const std::string& what, bool chapter_layout, bool want_lse) {
-  require<T>(X, "X", 2);
-  require<float>(W, "W", 2);
+  const LinearInputs in = require_linear<T>(X, W, !chapter_layout, x_scale, rows_obj);
+  const int64_t D = in.features, C = in.classes, B = in.batch;
+  const int64_t* rows = in.rows;
   require<float>(b, "b", 1);
-  const int64_t N = X.shape(0), D = X.shape(1), C = W.shape(chapter_layout ? 1 : 0);
-  require_dim(W, "W", chapter_layout ? 0 : 1, D);
   require_dim(b, "b", 0, C);
-  if (D < 1 || C < 1) throw py::value_error("X and W need at least one feature and one class");
-  if (!std::isfinite(x_scale)) throw py::value_error("x_scale must be finite");
-  int64_t B = 0;
-  const int64_t* rows = gather_indices(rows_obj, N, B);
-  if (B == 0) throw py::value_error("the batch is empty");
   RowSink sink{parse_output(what)};
   if (sink.what == RowOutput::kCrossEntropy) throw py::value_error("use linear_cross_entropy for the loss");
   py::array out = allocate_output(sink, B, C);

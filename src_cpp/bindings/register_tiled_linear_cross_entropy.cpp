@@ -1,5 +1,4 @@
 // csoftmax._core.tiled_linear_cross_entropy: the large-vocabulary kernel, for float32 or uint8 X.
-#include <cmath>
 
 #include "bindings/array_checks.hpp"
 #include "csoftmax/tiled_linear_cross_entropy.hpp"
@@ -19,39 +18,27 @@ py::tuple tiled_binding(const py::array& X, const py::array& W, const py::object
                         const py::object& rows_obj, float x_scale, bool mean, float label_smoothing,
                         const py::object& ignore_obj, const py::object& weights_obj, bool class_major, bool want_lse,
                         bool grad_weight, bool grad_input, bool naive) {
-  require<T>(X, "X", 2);
-  require<float>(W, "W", 2);
+  const LinearInputs in = require_linear<T>(X, W, class_major, x_scale, rows_obj);
+  const int64_t D = in.features, C = in.classes, B = in.batch;
+  const int64_t* rows = in.rows;
   require<int64_t>(y, "y", 1);
-  const int64_t N = X.shape(0), D = X.shape(1), C = W.shape(class_major ? 0 : 1);
-  require_dim(W, "W", class_major ? 1 : 0, D);
-  require_dim(y, "y", 0, N);
+  require_dim(y, "y", 0, in.n);
   const float* bias = nullptr;
-  if (!b_obj.is_none()) {
-    if (!py::isinstance<py::array>(b_obj)) throw py::type_error("b: expected a numpy array of float32 or None");
-    const py::array b = b_obj.cast<py::array>();
-    require<float>(b, "b", 1);
-    require_dim(b, "b", 0, C);
-    bias = static_cast<const float*>(b.data());
+  if (const auto b = optional_vector<float>(b_obj, "b")) {
+    require_dim(*b, "b", 0, C);
+    bias = static_cast<const float*>(b->data());
   }
-  if (D < 1 || C < 1) throw py::value_error("X and W need at least one feature and one class");
-  if (!std::isfinite(x_scale)) throw py::value_error("x_scale must be finite");
   if (!(label_smoothing >= 0.0f && label_smoothing <= 1.0f))
     throw py::value_error("label_smoothing must be in [0, 1]");
-  int64_t B = 0;
-  const int64_t* rows = gather_indices(rows_obj, N, B);
-  if (B == 0) throw py::value_error("the batch is empty");
   CrossEntropyOptions options;
   options.label_smoothing = label_smoothing;
   if (!ignore_obj.is_none()) {
     options.has_ignore_index = true;
     options.ignore_index = ignore_obj.cast<int64_t>();
   }
-  if (!weights_obj.is_none()) {
-    if (!py::isinstance<py::array>(weights_obj)) throw py::type_error("row_weights: expected a numpy array of float32");
-    const py::array row_weights = weights_obj.cast<py::array>();
-    require<float>(row_weights, "row_weights", 1);
-    require_dim(row_weights, "row_weights", 0, B);
-    options.row_weights = static_cast<const float*>(row_weights.data());
+  if (const auto row_weights = optional_vector<float>(weights_obj, "row_weights")) {
+    require_dim(*row_weights, "row_weights", 0, B);
+    options.row_weights = static_cast<const float*>(row_weights->data());
   }
   const auto* labels = static_cast<const int64_t*>(y.data());
   require_labels(labels, rows, B, C, options.has_ignore_index ? &options.ignore_index : nullptr);

@@ -131,27 +131,30 @@ inline void keep_in_register(vfloat& v) {
 
 inline vfloat vmax(vfloat a, vfloat b) { return a > b ? a : b; }
 
-// Horizontal sum and max, in a fixed order (a balanced tree), so results never depend on context.
+// The lanes of v combined by op, halves first (a balanced tree): a fixed order, so results never
+// depend on context.
+template <typename Op>
+inline float reduce_lanes(vfloat v, Op op) {
+  float buffer[kWidth];
+  store(buffer, v);
+  for (int width = kWidth / 2; width > 0; width /= 2)
+    for (int i = 0; i < width; ++i) buffer[i] = op(buffer[i], buffer[i + width]);
+  return buffer[0];
+}
+
+// Horizontal sum and max.
 inline float hsum(vfloat v) {
 #if defined(__AVX512F__)
   return _mm512_reduce_add_ps((__m512)v);
 #else
-  float buffer[kWidth];
-  store(buffer, v);
-  for (int width = kWidth / 2; width > 0; width /= 2)
-    for (int i = 0; i < width; ++i) buffer[i] += buffer[i + width];
-  return buffer[0];
+  return reduce_lanes(v, [](float a, float b) { return a + b; });
 #endif
 }
 inline float hmax(vfloat v) {
 #if defined(__AVX512F__)
   return _mm512_reduce_max_ps((__m512)v);
 #else
-  float buffer[kWidth];
-  store(buffer, v);
-  for (int width = kWidth / 2; width > 0; width /= 2)
-    for (int i = 0; i < width; ++i) buffer[i] = buffer[i] > buffer[i + width] ? buffer[i] : buffer[i + width];
-  return buffer[0];
+  return reduce_lanes(v, [](float a, float b) { return a > b ? a : b; });
 #endif
 }
 
