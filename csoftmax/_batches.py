@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import math
-import operator
 
 import numpy as np
 
 from ._batching import fill_permutation, gather_scaled
+from ._checks import positive_int
 
 # Pixels are stored as 0..255 and served as value * PIXEL_SCALE, in float32: 255 maps exactly to 1.0.
 # The fused kernel's x_scale must be this same number for both paths to see the same inputs.
@@ -59,11 +59,7 @@ class BatchIterator:
             raise ValueError(
                 f"labels: expected integers of shape ({images.shape[0]},), got {labels.dtype} {labels.shape}"
             )
-        if isinstance(batch_size, bool) or not hasattr(batch_size, "__index__"):
-            raise TypeError(f"batch_size: expected an integer, got {type(batch_size).__name__}")
-        batch_size = operator.index(batch_size)
-        if batch_size < 1:
-            raise ValueError(f"batch_size: expected a positive integer, got {batch_size}")
+        batch_size = positive_int(batch_size, "batch_size")
         self.images = np.ascontiguousarray(images)
         self.labels = labels.astype(np.int64, copy=False)
         self.batch_size = batch_size

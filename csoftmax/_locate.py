@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import _files
-from ._download import MIRRORS_ENV, configured_mirrors, download_verified
 from ._errors import DataNotFoundError, DownloadError
 from ._files import DataFile, FoundData, find_file, read_all
 
@@ -70,7 +69,6 @@ def find_full_data(
     Raises DataNotFoundError saying where it looked when no complete copy is found or fetched; and
     ChecksumError / DataFormatError for a corrupt file in a directory the user or the system owns.
     """
-    mirrors = configured_mirrors() if mirrors is None else tuple(mirrors)
     if data_dir is not None:
         directory = Path(data_dir).expanduser()
         return _read_or_fetch(_Location(directory, str(directory)), download, mirrors, progress)
@@ -88,7 +86,9 @@ def find_full_data(
 
     if not download:
         notes.append("downloading is off")
-    elif not mirrors:
+    elif not _mirrors(mirrors):
+        from ._download import MIRRORS_ENV
+
         notes.append(f"no download mirror configured (${MIRRORS_ENV} is empty)")
     else:
         try:
@@ -96,6 +96,14 @@ def find_full_data(
         except DownloadError as exc:
             notes.append(str(exc))
     raise DataNotFoundError("Fashion-MNIST not found: " + "; ".join(notes))
+
+
+def _mirrors(given: Sequence[str] | None) -> tuple[str, ...]:
+    """The mirrors to try: those given, else the configured ones. The download module (urllib,
+    http.client, ssl: a fifth of `import csoftmax`) is imported only when a download may happen."""
+    from ._download import configured_mirrors
+
+    return configured_mirrors() if given is None else tuple(given)
 
 
 def _search_locations() -> list[_Location]:
@@ -123,12 +131,17 @@ def _names(files: Sequence[DataFile]) -> str:
     return ", ".join(file.name for file in files)
 
 
-def _read_or_fetch(location: _Location, download: bool, mirrors: Sequence[str], progress: bool | None) -> FoundData:
+def _read_or_fetch(location: _Location, download: bool, mirrors: Sequence[str] | None,
+                   progress: bool | None) -> FoundData:
     """Read the four files from `location`, first downloading the missing ones into it if allowed."""
     missing = _missing_files(location.directory)
     if missing and not download:
         raise DataNotFoundError(f"{location.directory}: missing {_names(missing)} (and downloading is off)")
     sources = set()
+    if missing:
+        from ._download import download_verified
+
+        mirrors = _mirrors(mirrors)
     for file in missing:
         _, url = download_verified(file, location.directory, mirrors, progress=progress)
         sources.add(url.rsplit("/", 1)[0])

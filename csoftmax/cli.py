@@ -18,6 +18,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from .config import get_num_threads, set_num_threads, show_config
 from .data import (
     FASHION_MNIST_LABELS,
@@ -27,7 +29,7 @@ from .data import (
     load_data_fashion_mnist,
     load_fashion_mnist,
 )
-from .metrics import EpochMetrics
+from .metrics import EpochMetrics, confusion_matrix, risk_coverage
 from .model import BACKENDS, SoftmaxRegression
 from .recipe import RecipeResult, train_recipe
 
@@ -88,7 +90,7 @@ def describe_dataset(dataset: FashionMNIST) -> str:
 
 
 def _count_line(labels) -> str:
-    counts = [int((labels == label).sum()) for label in range(10)]
+    counts = np.bincount(labels, minlength=len(FASHION_MNIST_LABELS)).tolist()
     per_class = f"{counts[0]:,} per class" if len(set(counts)) == 1 else "per class " + " ".join(map(str, counts))
     return f"{len(labels):>6,} images, {per_class}"
 
@@ -288,13 +290,13 @@ def run_predict(args: argparse.Namespace) -> int:
     predicted = model.predict(images)
     print(f"{args.model}: test accuracy {float((predicted == labels).mean()):.4f} on {len(labels):,} test images "
           f"of {_data_name(dataset.is_sample)}, from {dataset.source}")
-    per_class = [f"{name} {float((predicted[labels == c] == c).mean()):.3f}" for c, name in enumerate(FASHION_MNIST_LABELS)]
-    print("per class: " + ", ".join(per_class))
+    counts = confusion_matrix(labels, predicted, len(FASHION_MNIST_LABELS))
+    recall = counts.diagonal() / counts.sum(axis=1)
+    print("per class: " + ", ".join(f"{name} {r:.3f}" for name, r in zip(FASHION_MNIST_LABELS, recall, strict=True)))
     if args.threshold is not None:
-        answered = model.predict(images, threshold=args.threshold)
-        kept = answered != -1
-        right = f"{float((answered[kept] == labels[kept]).mean()):.1%}" if kept.any() else "none"
-        print(f"threshold {args.threshold:g}: answers {kept.mean():.1%} of the images, {right} of them right")
+        coverage, accuracy = risk_coverage(model.predict_proba(images), labels).at_threshold(args.threshold)
+        right = f"{accuracy:.1%}" if coverage else "none"
+        print(f"threshold {args.threshold:g}: answers {coverage:.1%} of the images, {right} of them right")
     return 0
 
 

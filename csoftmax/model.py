@@ -9,7 +9,6 @@ honest NumPy baseline.
 
 from __future__ import annotations
 
-import operator
 import os
 import time
 import zipfile
@@ -19,6 +18,7 @@ from collections.abc import Callable, Iterator
 import numpy as np
 
 from . import _core, ops, reference
+from ._checks import positive_int
 from .data import PIXEL_SCALE
 from .metrics import EpochMetrics
 
@@ -36,16 +36,6 @@ class ModelFileError(ValueError):
     """A file that is not a readable csoftmax model (.npz with W (D, C) and b (C,), float32)."""
 
 
-def _positive_int(value, name: str) -> int:
-    try:
-        number = operator.index(value)
-    except TypeError:
-        raise TypeError(f"{name}: expected an integer, got {type(value).__name__}") from None
-    if number < 1:
-        raise ValueError(f"{name}: expected a positive integer, got {number}")
-    return number
-
-
 class SoftmaxRegression:
     """softmax(X W + b) for images of `num_inputs` pixels and `num_outputs` classes.
 
@@ -59,8 +49,8 @@ class SoftmaxRegression:
     """
 
     def __init__(self, num_inputs: int = 784, num_outputs: int = 10, *, seed=None):
-        num_inputs = _positive_int(num_inputs, "num_inputs")
-        num_outputs = _positive_int(num_outputs, "num_outputs")
+        num_inputs = positive_int(num_inputs, "num_inputs")
+        num_outputs = positive_int(num_outputs, "num_outputs")
         W = np.random.default_rng(seed).normal(0.0, 0.01, size=(num_inputs, num_outputs)).astype(np.float32)
         self._set_parameters(W, np.zeros(num_outputs, dtype=np.float32))
 
@@ -146,7 +136,7 @@ class SoftmaxRegression:
         """
         if backend not in BACKENDS:
             raise ValueError(f"backend: expected one of {BACKENDS}, got {backend!r}")
-        num_epochs = _positive_int(num_epochs, "num_epochs")
+        num_epochs = positive_int(num_epochs, "num_epochs")
         lr = float(lr)
         if not np.isfinite(lr) or lr <= 0:
             raise ValueError(f"lr: expected a positive number, got {lr}")

@@ -17,7 +17,8 @@ import math
 import numpy as np
 
 from . import _core
-from .result import LinearCrossEntropyResult
+from ._checks import positive_int
+from .result import LinearCrossEntropyResult, check_reduction, reduce_loss
 
 __all__ = [
     "softmax",
@@ -28,8 +29,6 @@ __all__ = [
     "predict",
 ]
 
-REDUCTIONS = ("mean", "sum", "none")
-
 
 def _as_array(value, name):
     try:
@@ -38,14 +37,19 @@ def _as_array(value, name):
         raise TypeError(f"{name}: cannot be viewed as a NumPy array ({exc})") from None
 
 
-def _as_float32(value, name, ndim):
-    """A C-contiguous float32 array with `ndim` dimensions; other float dtypes are converted."""
+def _as_float_array(value, name, ndim):
+    """A floating-point array with `ndim` dimensions, as given (any float dtype, any strides)."""
     a = _as_array(value, name)
     if a.dtype.kind != "f":
         raise TypeError(f"{name}: expected a floating-point array, got dtype {a.dtype}")
     if a.ndim != ndim:
         raise ValueError(f"{name}: expected {ndim} dimension(s), got shape {a.shape}")
-    return np.ascontiguousarray(a, dtype=np.float32)
+    return a
+
+
+def _as_float32(value, name, ndim):
+    """A C-contiguous float32 array with `ndim` dimensions; other float dtypes are converted."""
+    return np.ascontiguousarray(_as_float_array(value, name, ndim), dtype=np.float32)
 
 
 def _as_features(value, name="X"):
@@ -60,13 +64,13 @@ def _as_features(value, name="X"):
     return _as_float32(a, name, 2)
 
 
-def _as_labels(value, name, ndim=1):
-    """Integer labels (any integer dtype) as int64; their range is checked by the kernels."""
+def _as_labels(value, name):
+    """Integer labels (any integer dtype), 1-D, as int64; their range is checked by the kernels."""
     a = _as_array(value, name)
     if a.dtype.kind not in "iu":
         raise TypeError(f"{name}: expected integer labels, got dtype {a.dtype}")
-    if a.ndim != ndim:
-        raise ValueError(f"{name}: expected {ndim} dimension(s), got shape {a.shape}")
+    if a.ndim != 1:
+        raise ValueError(f"{name}: expected 1 dimension(s), got shape {a.shape}")
     if a.dtype == np.uint64 and a.size and a.max() > np.iinfo(np.int64).max:
         raise ValueError(f"{name}: values too large for int64")
     return np.ascontiguousarray(a, dtype=np.int64)
@@ -86,12 +90,7 @@ def _as_scale(x_scale):
     return scale
 
 
-def _check_reduction(reduction):
-    if reduction not in REDUCTIONS:
-        raise ValueError(f"reduction: must be one of {REDUCTIONS}, got {reduction!r}")
-
-
-def _rows_op(logits, what, axis, y=None):
+def _rows_op(logits, what, axis):
     """Apply a row-wise kernel along `axis` of an array of any shape."""
     Z = _as_array(logits, "logits")
     if Z.ndim == 0:
@@ -101,8 +100,7 @@ def _rows_op(logits, what, axis, y=None):
     Z = np.moveaxis(Z, axis, -1)
     shape = Z.shape
     Z = _as_float32(Z.reshape(-1, shape[-1]), "logits", 2)
-    out, _ = _core.softmax_rows(Z, what, y, False)
-    return np.moveaxis(out.reshape(shape), -1, axis)
+    return np.moveaxis(_core.softmax_rows(Z, what, None).reshape(shape), -1, axis)
 
 
 def softmax(logits, axis=-1):
@@ -121,22 +119,18 @@ def cross_entropy(logits, y, reduction="mean"):
     Takes *logits*, like torch.nn.functional.cross_entropy. The chapter's version, which takes
     probabilities, is `csoftmax.d2l.cross_entropy`.
     """
-    _check_reduction(reduction)
+    check_reduction(reduction)
     Z = _as_float32(logits, "logits", 2)
     labels = _as_labels(y, "y")
     if len(labels) != len(Z):
         raise ValueError(f"y: expected {len(Z)} labels for logits of shape {Z.shape}, got {len(labels)}")
-    row_loss, _ = _core.softmax_rows(Z, "cross_entropy", labels, False)
-    if reduction == "none":
-        return row_loss
-    total = float(row_loss.sum(dtype=np.float64))
-    return total / len(row_loss) if reduction == "mean" else total
+    return reduce_loss(_core.softmax_rows(Z, "cross_entropy", labels), reduction)
 
 
 def _forward(X, W, b, x_scale, what, rows=None):
-    out, _ = _core.linear_forward(_as_features(X), _as_float32(W, "W", 2), _as_float32(b, "b", 1), _as_rows(rows),
-                                  _as_scale(x_scale), what, True, False)
-    return out
+    Wa, class_major, _ = _as_weights(W, "DC")  # a transposed view (the model's W) is read in place
+    return _core.linear_forward(_as_features(X), Wa, _as_float32(b, "b", 1), _as_rows(rows), _as_scale(x_scale), what,
+                                not class_major)
 
 
 def linear_softmax(X, W, b, x_scale=1.0, *, rows=None):
@@ -157,7 +151,7 @@ def predict(X, W, b, x_scale=1.0, *, threshold=None, top_k=None, rows=None):
         raise ValueError("predict: give threshold or top_k, not both")
     P = linear_softmax(X, W, b, x_scale, rows=rows)
     if top_k is not None:
-        if not isinstance(top_k, (int, np.integer)) or not 1 <= top_k <= P.shape[1]:
+        if positive_int(top_k, "top_k") > P.shape[1]:
             raise ValueError(f"top_k: expected an integer in [1, {P.shape[1]}], got {top_k!r}")
         top = np.argpartition(-P, top_k - 1, axis=1)[:, :top_k]
         order = np.argsort(-np.take_along_axis(P, top, axis=1), axis=1, kind="stable")
@@ -189,11 +183,7 @@ def _as_weights(W, layout):
     if layout not in LAYOUTS:
         raise ValueError(f"layout: must be 'DC' (W is (D, C), the chapter's) or 'CD' (W is (C, D), like "
                          f"torch.nn.Linear.weight), got {layout!r}")
-    a = _as_array(W, "W")
-    if a.dtype.kind != "f":
-        raise TypeError(f"W: expected a floating-point array, got dtype {a.dtype}")
-    if a.ndim != 2:
-        raise ValueError(f"W: expected 2 dimensions, got shape {a.shape}")
+    a = _as_float_array(W, "W", 2)
     class_major = layout == "CD"
     if a.dtype == np.float32 and not a.flags.c_contiguous and a.T.flags.c_contiguous:
         return a.T, not class_major, True  # a transposed view: read it in place, in the other layout
@@ -270,7 +260,7 @@ def linear_cross_entropy(X, W, b, y, *, x_scale=1.0, rows=None, reduction="mean"
 
     Returns a LinearCrossEntropyResult(loss, grad_W, grad_b, grad_X, correct, lse).
     """
-    _check_reduction(reduction)
+    check_reduction(reduction)
     if kernel not in KERNELS:
         raise ValueError(f"kernel: must be one of {KERNELS}, got {kernel!r}")
     ignore = _as_ignore_index(ignore_index)
@@ -281,12 +271,13 @@ def linear_cross_entropy(X, W, b, y, *, x_scale=1.0, rows=None, reduction="mean"
     ba = None if b is None else _as_float32(b, "b", 1)
     labels = _as_labels(y, "y")
     C = Wa.shape[0 if class_major else 1]
+    # what only the tiled kernel supports (b=None the single-pass one takes as zeros, when forced)
+    tiled_only = ignore is not None or eps != 0.0 or return_lse or row_weights is not None
     if kernel == "auto":
-        simple = ignore is None and eps == 0.0 and not return_lse and row_weights is None and ba is not None
-        kernel = "single_pass" if simple and C <= SMALL_C_MAX else "tiled"
+        kernel = "single_pass" if not tiled_only and ba is not None and C <= SMALL_C_MAX else "tiled"
 
     if kernel == "single_pass":
-        if ignore is not None or eps != 0.0 or return_lse or row_weights is not None:
+        if tiled_only:
             raise ValueError("kernel='single_pass' supports none of ignore_index, label_smoothing, return_lse, "
                              "row_weights")
         batch = len(Xa) if rows is None else len(rows)
@@ -302,12 +293,7 @@ def linear_cross_entropy(X, W, b, y, *, x_scale=1.0, rows=None, reduction="mean"
             Xa, Wa, ba, labels, rows, _as_scale(x_scale), reduction == "mean", eps, ignore,
             None if row_weights is None else _as_float32(row_weights, "row_weights", 1), class_major,
             bool(return_lse), bool(grad_weight), bool(grad_input))
-    if reduction == "none":
-        loss = row_loss
-    elif reduction == "mean":
-        loss = loss_sum / counted if counted else math.nan
-    else:
-        loss = loss_sum
+    loss = reduce_loss(row_loss, reduction, total=loss_sum, counted=counted)
     if not grad_weight:
         grad_W = grad_b = None
     if transposed and grad_W is not None:

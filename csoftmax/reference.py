@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .result import LinearCrossEntropyResult
+from .result import LinearCrossEntropyResult, check_reduction, reduce_loss
 
 __all__ = [
     "naive_softmax",
@@ -26,9 +26,8 @@ __all__ = [
     "linear_softmax",
     "linear_cross_entropy",
     "predict",
+    "check_labels",
 ]
-
-REDUCTIONS = ("mean", "sum", "none")
 
 
 def naive_softmax(X):
@@ -60,18 +59,25 @@ def log_softmax(Z):
     return Z - logsumexp(Z)[..., None]
 
 
-def _reduce(row_loss, reduction):
-    if reduction == "none":
-        return row_loss
-    total = float(row_loss.sum(dtype=np.float64))
-    return total / len(row_loss) if reduction == "mean" else total
+def check_labels(y, classes, ignore_index=None, name="y"):
+    """Every label in [0, classes) or equal to ignore_index: NumPy would read -1 as the last class."""
+    y = np.asarray(y)
+    bad = (y < 0) | (y >= classes)
+    if ignore_index is not None:
+        bad &= y != ignore_index
+    if bad.any():
+        i = int(np.argmax(bad))
+        ignored = "" if ignore_index is None else f" and is not ignore_index ({ignore_index})"
+        raise ValueError(f"{name}: label {y[i]} at position {i} is outside [0, {classes}){ignored}")
 
 
 def cross_entropy(Z, y, reduction="mean"):
     """Cross-entropy from logits Z (B, C) and integer labels y (B,): logsumexp(Z) - Z[y]."""
+    check_reduction(reduction)
     y = np.asarray(y)
+    check_labels(y, Z.shape[1])
     row_loss = logsumexp(Z) - Z[np.arange(len(y)), y]
-    return _reduce(row_loss, reduction)
+    return reduce_loss(row_loss, reduction)
 
 
 def _batch(X, y, rows, x_scale, dtype):
@@ -79,7 +85,7 @@ def _batch(X, y, rows, x_scale, dtype):
     if rows is not None:
         X = X[rows]
         y = None if y is None else y[rows]
-    return np.asarray(X).astype(dtype) * dtype(x_scale), y
+    return np.multiply(np.asarray(X), dtype(x_scale), dtype=dtype), y  # converted and scaled in one pass
 
 
 def linear_logits(X, W, b, *, x_scale=1.0, rows=None, dtype=np.float32):
@@ -110,8 +116,7 @@ def linear_cross_entropy(X, W, b, y, *, x_scale=1.0, rows=None, reduction="mean"
     row_weights (B,) scales each row of G: the gradients of sum_i w_i loss_i (over n for "mean").
     The result's lse holds the per-row log-sum-exp.
     """
-    if reduction not in REDUCTIONS:
-        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    check_reduction(reduction)
     if layout not in ("DC", "CD"):
         raise ValueError(f"layout must be 'DC' or 'CD', got {layout!r}")
     Xs, y = _batch(X, y, rows, x_scale, dtype)
@@ -121,6 +126,7 @@ def linear_cross_entropy(X, W, b, y, *, x_scale=1.0, rows=None, reduction="mean"
     if b is not None:
         Z = Z + b.astype(dtype)
     C = Z.shape[1]
+    check_labels(y, C, ignore_index)
     eps = dtype(label_smoothing)
     kept = np.ones(len(y), dtype=bool) if ignore_index is None else y != ignore_index
     target = np.where(kept, y, 0)  # any class: ignored rows are zeroed below
@@ -136,12 +142,7 @@ def linear_cross_entropy(X, W, b, y, *, x_scale=1.0, rows=None, reduction="mean"
     counted = int(kept.sum())
     if reduction == "mean":
         G /= max(counted, 1)
-    if reduction == "none":
-        loss = row_loss
-    elif reduction == "mean":
-        loss = float(row_loss.sum(dtype=np.float64)) / counted if counted else float("nan")
-    else:
-        loss = float(row_loss.sum(dtype=np.float64))
+    loss = reduce_loss(row_loss, reduction, counted=counted)
     grad_W = Xs.T @ G
     return LinearCrossEntropyResult(
         loss=loss,

@@ -2,9 +2,30 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+def check_reduction(reduction):
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"reduction: must be one of {REDUCTIONS}, got {reduction!r}")
+
+
+def reduce_loss(row_loss, reduction, total=None, counted=None):
+    """The loss a reduction asks for: the per-row losses ("none"), their total ("sum"), or the total over
+    the `counted` rows ("mean"; NaN when no row counts). `total` defaults to the float64 sum of
+    row_loss and `counted` to its length (a kernel passes both when it did not keep per-row losses)."""
+    if reduction == "none":
+        return row_loss
+    total = float(row_loss.sum(dtype=np.float64)) if total is None else total
+    counted = len(row_loss) if counted is None else counted
+    if reduction == "sum":
+        return total
+    return total / counted if counted else math.nan
 
 
 @dataclass(frozen=True)

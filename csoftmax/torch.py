@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from . import ops, reference
+from .result import check_reduction
 
 __all__ = ["linear_cross_entropy", "LinearCrossEntropyFunction"]
 
@@ -37,13 +38,7 @@ def _compute(x, weight, bias, target, reduction, ignore_index, label_smoothing, 
     options = dict(reduction=reduction, ignore_index=ignore_index, label_smoothing=label_smoothing, layout="CD",
                    grad_input=grad_input, row_weights=row_weights)
     if x.dtype == torch.float64:
-        labels, classes = args[3], weight.shape[0]
-        bad = (labels < 0) | (labels >= classes)
-        if ignore_index is not None:
-            bad &= labels != ignore_index
-        if bad.any():
-            raise ValueError(f"target: label {labels[bad][0]} is outside [0, {classes}) and is not ignore_index "
-                             f"({ignore_index})")
+        reference.check_labels(args[3], weight.shape[0], ignore_index, name="target")
         return reference.linear_cross_entropy(*args, dtype=np.float64, **options)
     return ops.linear_cross_entropy(*args, kernel="tiled", grad_weight=grad_weight, **options)
 
@@ -117,8 +112,7 @@ def linear_cross_entropy(x, weight, bias, target, *, reduction="mean", ignore_in
     if tuple(target.shape) != tuple(x.shape[:-1]):
         raise ValueError(f"target: expected shape {tuple(x.shape[:-1])} (x without its last axis), "
                          f"got {tuple(target.shape)}")
-    if reduction not in ops.REDUCTIONS:
-        raise ValueError(f"reduction: must be one of {ops.REDUCTIONS}, got {reduction!r}")
+    check_reduction(reduction)
     loss = LinearCrossEntropyFunction.apply(x.reshape(-1, x.shape[-1]), weight, bias, target.reshape(-1),
                                             reduction, ignore_index, float(label_smoothing))
     return loss.reshape(target.shape) if reduction == "none" else loss

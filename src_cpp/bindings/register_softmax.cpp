@@ -37,15 +37,7 @@ py::array allocate_output(RowSink& sink, int64_t B, int64_t C) {
   return out;
 }
 
-py::object allocate_lse(RowSink& sink, int64_t B, bool want) {
-  if (!want) return py::none();
-  py::array_t<float> out(B);
-  sink.lse = out.mutable_data();
-  return out;
-}
-
-py::tuple softmax_rows_binding(const py::array& Z, const std::string& what, const py::object& labels,
-                               bool want_lse) {
+py::array softmax_rows_binding(const py::array& Z, const std::string& what, const py::object& labels) {
   require<float>(Z, "logits", 2);
   const int64_t B = Z.shape(0), C = Z.shape(1);
   if (B == 0 || C == 0) throw py::value_error("logits: empty array of shape " + shape_string(Z));
@@ -58,17 +50,16 @@ py::tuple softmax_rows_binding(const py::array& Z, const std::string& what, cons
     require_indices(sink.labels, B, C, "y");
   }
   py::array out = allocate_output(sink, B, C);
-  py::object lse = allocate_lse(sink, B, want_lse);
   {
     py::gil_scoped_release release;
     softmax_rows(static_cast<const float*>(Z.data()), B, C, sink, num_threads());
   }
-  return py::make_tuple(out, lse);
+  return out;
 }
 
 template <typename T>
-py::tuple linear_forward_binding(const py::array& X, const py::array& W, const py::array& b, const py::object& rows_obj,
-                                 float x_scale, const std::string& what, bool chapter_layout, bool want_lse) {
+py::array linear_forward_binding(const py::array& X, const py::array& W, const py::array& b, const py::object& rows_obj,
+                                 float x_scale, const std::string& what, bool chapter_layout) {
   const LinearInputs in = require_linear<T>(X, W, !chapter_layout, x_scale, rows_obj);
   const int64_t D = in.features, C = in.classes, B = in.batch;
   const int64_t* rows = in.rows;
@@ -77,32 +68,31 @@ py::tuple linear_forward_binding(const py::array& X, const py::array& W, const p
   RowSink sink{parse_output(what)};
   if (sink.what == RowOutput::kCrossEntropy) throw py::value_error("use linear_cross_entropy for the loss");
   py::array out = allocate_output(sink, B, C);
-  py::object lse = allocate_lse(sink, B, want_lse);
   std::vector<float> wt_storage;
   const ClassMajorWeights weights{class_major(W, chapter_layout, wt_storage), static_cast<const float*>(b.data()), C, D};
   {
     py::gil_scoped_release release;
     linear_forward(BatchRows<T>{static_cast<const T*>(X.data()), D, rows, B}, weights, x_scale, sink, num_threads());
   }
-  return py::make_tuple(out, lse);
+  return out;
 }
 
 }  // namespace
 
 void register_softmax(py::module_& m) {
-  m.def("softmax_rows", &softmax_rows_binding, py::arg("logits"), py::arg("what"), py::arg("y"), py::arg("want_lse"),
-        "Row-wise 'softmax', 'log_softmax' or 'cross_entropy' (per row) of float32 logits. Returns (out, lse).");
+  m.def("softmax_rows", &softmax_rows_binding, py::arg("logits"), py::arg("what"), py::arg("y"),
+        "Row-wise 'softmax', 'log_softmax' or 'cross_entropy' (per row) of float32 logits.");
   m.def(
       "linear_forward",
       [](const py::array& X, const py::array& W, const py::array& b, const py::object& rows, float x_scale,
-         const std::string& what, bool chapter_layout, bool want_lse) {
+         const std::string& what, bool chapter_layout) {
         if (py::isinstance<py::array_t<uint8_t>>(X))
-          return linear_forward_binding<uint8_t>(X, W, b, rows, x_scale, what, chapter_layout, want_lse);
-        return linear_forward_binding<float>(X, W, b, rows, x_scale, what, chapter_layout, want_lse);
+          return linear_forward_binding<uint8_t>(X, W, b, rows, x_scale, what, chapter_layout);
+        return linear_forward_binding<float>(X, W, b, rows, x_scale, what, chapter_layout);
       },
       py::arg("X"), py::arg("W"), py::arg("b"), py::arg("rows"), py::arg("x_scale"), py::arg("what"),
-      py::arg("chapter_layout"), py::arg("want_lse"),
-      "Forward pass: 'logits', 'softmax', 'log_softmax' or 'argmax' of x_scale * X . W + b. Returns (out, lse).");
+      py::arg("chapter_layout"),
+      "Forward pass: 'logits', 'softmax', 'log_softmax' or 'argmax' of x_scale * X . W + b.");
 }
 
 }  // namespace csoftmax::bindings

@@ -31,7 +31,7 @@ void linear_forward(const BatchRows<T>& batch, const ClassMajorWeights& w, float
       const int rows = static_cast<int>(std::min<int64_t>(W, batch.count - start));
       for (int r = 0; r < W; ++r) x_rows[r] = batch.row(start + std::min(r, rows - 1));
       lane_logits(z.data(), x_rows, w, x_scale, partial.data());
-      if (sink.what == RowOutput::kArgmax && !sink.lse) {
+      if (sink.what == RowOutput::kArgmax) {
         simd::vfloat max;
         const simd::vfloat arg = lane_argmax(z.data(), C, max);
         for (int r = 0; r < rows; ++r) sink.argmax[start + r] = static_cast<int64_t>(arg[r]);

@@ -67,7 +67,6 @@ inline void scale_inplace(float* row, int64_t classes, float factor) {
 struct LogSumExp {
   float max;
   float log_sum;
-  float value() const { return max + log_sum; }
 };
 
 inline LogSumExp logsumexp(const float* row, int64_t classes) {
@@ -88,15 +87,13 @@ struct RowSink {
   RowOutput what;
   float* values = nullptr;          // (B, C) logits / probabilities / log-probabilities, or (B) losses
   int64_t* argmax = nullptr;        // (B) for kArgmax
-  float* lse = nullptr;             // (B) log-sum-exp of each row, optional with any output
   const int64_t* labels = nullptr;  // (B) for kCrossEntropy
 };
 
 // Writes row i's output from its padded logits (the row may be overwritten).
 inline void emit_row(float* row, int64_t classes, int64_t i, const RowSink& sink) {
-  const bool need_lse = sink.lse || sink.what == RowOutput::kLogProbabilities || sink.what == RowOutput::kCrossEntropy;
+  const bool need_lse = sink.what == RowOutput::kLogProbabilities || sink.what == RowOutput::kCrossEntropy;
   const LogSumExp lse = need_lse ? logsumexp(row, classes) : LogSumExp{0.0f, 0.0f};
-  if (sink.lse) sink.lse[i] = lse.value();
   float* values = sink.values + i * classes;
   switch (sink.what) {
     case RowOutput::kLogits:
