@@ -15,7 +15,7 @@ What is measured:
   evaluation    predicted labels of the 10,000 test images
   threads       the fused recipe on 1 thread and on all of them (results must be identical)
   memory        memory across the epochs of the fused recipe (no allocation per minibatch)
-  large vocab   exercise 5, from benchmarks/bench_large_vocab.py when present
+  large vocab   exercise 5: benchmarks/bench_large_vocab.py, run in a process of its own
 
 Some environments set OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE, which slow NumPy's OpenBLAS down; this
 script restarts itself without them so NumPy runs as a user would have it, and says so.
@@ -26,18 +26,14 @@ from __future__ import annotations
 import os
 import sys
 
-_OPENBLAS_OVERRIDES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
-_UNSET_NOTE = "CSOFTMAX_BENCH_UNSET"
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from openblas_restart import restart_without_openblas_overrides  # noqa: E402  (imports os and sys only)
 
-if __name__ == "__main__" and any(name in os.environ for name in _OPENBLAS_OVERRIDES):
-    # OpenBLAS reads these when NumPy is imported, so they must be gone before the process starts.
-    _env = {k: v for k, v in os.environ.items() if k not in _OPENBLAS_OVERRIDES}
-    _env[_UNSET_NOTE] = " ".join(f"{k}={os.environ[k]}" for k in _OPENBLAS_OVERRIDES if k in os.environ)
-    os.execve(sys.executable, [sys.executable, *sys.argv], _env)
+if __name__ == "__main__":
+    restart_without_openblas_overrides()  # before NumPy is imported: see benchmarks/openblas_restart.py
 
 import argparse  # noqa: E402
 import json  # noqa: E402
-import platform  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import time  # noqa: E402
@@ -46,13 +42,15 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 import contenders  # noqa: E402
+from bench_common import base_environment, check_all, numpy_blas, settle, timed  # noqa: E402
 
 import csoftmax  # noqa: E402
 from csoftmax import _core, reference  # noqa: E402
 
 PIXEL_SCALE = 1.0 / 255.0
+# the chapter's recipe: every section that trains uses these
+SEED, BATCH_SIZE, LR = 0, 256, 0.1
 
 # (name, B, D, C, dtype)
 STEP_SHAPES = [
@@ -74,71 +72,20 @@ TARGETS = {
 }
 
 
-# --- timing -----------------------------------------------------------------------------------------
-
-
-def settle():
-    """Let the other contenders' thread pools go idle first. OpenMP and BLAS worker threads spin for a
-    while after each call (milliseconds for libgomp's default); measured right after PyTorch, a
-    two-thread kernel shares its cores with them and looks slower than it is."""
-    time.sleep(0.05)
-
-
-def timed(fn, repeats, *, min_seconds=0.02, warmup=1):
-    """Median seconds per call of fn over `repeats` runs, each of enough calls to last min_seconds."""
-    settle()
-    for _ in range(warmup):
-        fn()
-    start = time.perf_counter()
-    fn()
-    once = time.perf_counter() - start
-    number = max(1, int(min_seconds / max(once, 1e-9)))
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(number):
-            fn()
-        times.append((time.perf_counter() - start) / number)
-    return {"median": statistics.median(times), "times": times, "calls_per_run": number}
-
-
-def check_close(name, got, expected, rtol=1e-3, atol=1e-4):
-    got, expected = np.asarray(got, dtype=np.float64), np.asarray(expected, dtype=np.float64)
-    scale = max(1.0, float(np.abs(expected).max(initial=0.0)))
-    if got.shape != expected.shape or not np.all(np.abs(got - expected) <= atol * scale + rtol * np.abs(expected)):
-        raise AssertionError(f"{name}: result differs from the float64 reference")
-
-
 # --- environment ------------------------------------------------------------------------------------
 
 
 def environment(peak):
     info = csoftmax.build_info()
-    env = {
-        "cpu": csoftmax.config._cpu_model(),
-        "cores": os.cpu_count(),
-        "python": platform.python_version(),
-        "csoftmax": csoftmax.__version__,
-        "simd": info["simd"],
+    env = base_environment()
+    env.update({
         "openmp": info["openmp"],
         "threads": info["threads"],
         "compiler": info["compiler"],
         "cxx_flags": info["cxx_flags"],
-        "numpy": np.__version__,
         "peak_gflops": {str(t): flops / 1e9 for t, flops in peak.items()},
-        "openblas_overrides_unset": os.environ.get(_UNSET_NOTE, ""),
-    }
-    try:
-        from threadpoolctl import threadpool_info
-
-        np.ones((64, 64)) @ np.ones((64, 64))  # make sure the BLAS is loaded
-        env["numpy_blas"] = [
-            {k: pool.get(k) for k in ("internal_api", "version", "architecture", "num_threads", "threading_layer")}
-            for pool in threadpool_info()
-            if pool.get("user_api") == "blas"
-        ]
-    except ImportError:
-        env["numpy_blas"] = "threadpoolctl not installed (pip install threadpoolctl to see the kernel)"
+        "numpy_blas": numpy_blas(),
+    })
     if contenders.torch_available():
         torch = contenders.torch
         torch.set_num_threads(info["threads"])
@@ -194,10 +141,8 @@ def bench_kernel_step(repeats, peak):
         flops = 4.0 * B * D * C
         row = {"name": name, "B": B, "D": D, "C": C, "dtype": np.dtype(dtype).name, "flops": flops}
         for contender, call in calls.items():
-            loss, grad_W, grad_b = call()
-            check_close(f"{name} {contender} loss", loss, exact.loss)
-            check_close(f"{name} {contender} grad_W", grad_W, exact.grad_W)
-            check_close(f"{name} {contender} grad_b", grad_b, exact.grad_b)
+            check_all(f"{name} {contender}", ("loss", "grad_W", "grad_b"), call(),
+                      (exact.loss, exact.grad_W, exact.grad_b))
             row[contender] = timed(call, repeats)
         rows.append(row)
     steady = bench_steady_step(repeats, peak)
@@ -237,9 +182,10 @@ def load_data(batch_size, seed):
 
 
 def bench_recipe(epochs, repeats, torch_repeats):
+    """The recipe's results, the model the first fused run trained and the test set (for the evaluation)."""
     from csoftmax.model import SoftmaxRegression
 
-    seed, batch_size, lr = 0, 256, 0.1
+    seed, batch_size, lr = SEED, BATCH_SIZE, LR
     probe_train, probe_test = load_data(batch_size, seed)
     dataset = {"source": probe_train.source, "train": len(probe_train.labels), "test": len(probe_test.labels),
                "sample": bool(getattr(probe_train, "is_sample", False))}
@@ -253,12 +199,14 @@ def bench_recipe(epochs, repeats, torch_repeats):
         seconds = time.perf_counter() - start
         return seconds, [m.as_dict() for m in history], model
 
-    result = {"dataset": dataset, "epochs": epochs}
+    result = {"dataset": dataset, "epochs": epochs, "batch_size": batch_size, "lr": lr}
+    fused_model = None
     for backend, runs in (("fused", repeats), ("numpy", max(1, torch_repeats))):
         outcomes = [fit(backend) for _ in range(runs)]
         result[backend] = {"times": [o[0] for o in outcomes], "median": statistics.median(o[0] for o in outcomes),
                            "epochs": outcomes[0][1]}
-        result[f"{backend}_model"] = outcomes[0][2]
+        if backend == "fused":
+            fused_model = outcomes[0][2]
     if contenders.torch_available():
         W0 = SoftmaxRegression(seed=seed).W.copy()
 
@@ -277,11 +225,10 @@ def bench_recipe(epochs, repeats, torch_repeats):
             result[other]["test_acc_gap_pp"] = 100 * gap
             if gap > 0.005:
                 raise AssertionError(f"recipe: {other} test accuracy differs from fused by {100 * gap:.2f} pp")
-    return result
+    return result, fused_model, probe_test
 
 
-def bench_evaluation(model, repeats):
-    train_iter, test_iter = load_data(256, 0)
+def bench_evaluation(model, test_iter, repeats):
     images, labels, W, b = test_iter.images, test_iter.labels, np.ascontiguousarray(model.W), model.b
     calls = {"csoftmax": lambda: csoftmax.predict(images, W, b, PIXEL_SCALE),
              "numpy": lambda: contenders.numpy_predict(images, W, b, PIXEL_SCALE)}
@@ -308,11 +255,11 @@ def bench_threads(epochs, repeats):
         csoftmax.set_num_threads(threads)
         times = []
         for _ in range(repeats):
-            train_iter, test_iter = load_data(256, 0)
-            model = SoftmaxRegression(seed=0)
+            train_iter, test_iter = load_data(BATCH_SIZE, SEED)
+            model = SoftmaxRegression(seed=SEED)
             settle()
             start = time.perf_counter()
-            model.fit(train_iter, test_iter, epochs, 0.1)
+            model.fit(train_iter, test_iter, epochs, LR)
             times.append(time.perf_counter() - start)
         result[str(threads)] = {"times": times, "median": statistics.median(times)}
         models[threads] = model
@@ -330,16 +277,17 @@ def _rss_bytes():
 
 
 def bench_memory(epochs):
-    """Python/NumPy allocations (tracemalloc) and resident memory sampled 20 times per epoch of the
-    fused recipe: flat samples mean nothing is allocated per minibatch."""
+    """Python/NumPy allocations (tracemalloc) and resident memory sampled at each progress report of the
+    fused recipe (up to csoftmax.model.PROGRESS_STEPS per epoch): flat samples mean nothing is allocated
+    per minibatch."""
     from csoftmax.model import SoftmaxRegression
 
-    train_iter, test_iter = load_data(256, 0)
-    model = SoftmaxRegression(seed=0)
+    train_iter, test_iter = load_data(BATCH_SIZE, SEED)
+    model = SoftmaxRegression(seed=SEED)
     samples = []
     tracemalloc.start()
     try:
-        model.fit(train_iter, test_iter, epochs, 0.1,
+        model.fit(train_iter, test_iter, epochs, LR,
                   progress=lambda epoch, done, total: samples.append(
                       (epoch, done, tracemalloc.get_traced_memory()[0], _rss_bytes())))
     finally:
@@ -347,7 +295,8 @@ def bench_memory(epochs):
     within_epochs = [s for s in samples if s[0] > 1]  # after the first epoch has touched everything
     traced = [s[2] for s in within_epochs]
     rss = [s[3] for s in within_epochs]
-    return {"samples": samples, "traced_bytes_range": [min(traced), max(traced)],
+    return {"samples": samples, "samples_per_epoch": sum(1 for s in samples if s[0] == 1),
+            "traced_bytes_range": [min(traced), max(traced)],
             "rss_bytes_range": [min(rss), max(rss)]}
 
 
@@ -356,8 +305,6 @@ def bench_large_vocab(quick, out):
     gigabyte-sized PyTorch steps would otherwise leave this process's memory and thread pools
     different for what is measured after them. It prints its own table."""
     script = Path(__file__).resolve().parent / "bench_large_vocab.py"
-    if not script.exists():
-        return None
     subprocess.run([sys.executable, str(script), "--out", str(out)] + (["--quick"] if quick else []), check=True)
     with open(out / "bench_large_vocab.json", encoding="utf-8") as f:
         return json.load(f)
@@ -370,7 +317,7 @@ def ratio(a, b):
     return b / a if a > 0 else float("nan")
 
 
-def summarize(results, peak):
+def summarize(results):
     """The headline ratios against their targets."""
     steps = results["kernel_step"]
     recipe, evaluation, threads = results["recipe"], results["evaluation"], results["threads"]
@@ -410,8 +357,9 @@ def print_report(results):
     recipe = results["recipe"]
     data = recipe["dataset"]
     kind = "the embedded SAMPLE" if data["sample"] else "the full dataset"
-    print(f"\nRecipe: {recipe['epochs']} epochs, batch 256, lr 0.1 on {kind} ({data['train']} train / "
-          f"{data['test']} test, {data['source']}); wall time of the training loop, evaluation included")
+    print(f"\nRecipe: {recipe['epochs']} epochs, batch {recipe['batch_size']}, lr {recipe['lr']:g} on {kind} "
+          f"({data['train']} train / {data['test']} test, {data['source']}); wall time of the training loop, "
+          "evaluation included")
     for name in ("fused", "numpy", "torch"):
         if name in recipe:
             last = recipe[name]["epochs"][-1]
@@ -432,9 +380,9 @@ def print_report(results):
 
     mem = results["memory"]
     mib = 1 << 20
-    print(f"\nMemory across epochs 2+ of the fused recipe (sampled 20x per epoch): traced Python/NumPy "
-          f"{mem['traced_bytes_range'][0] / mib:.2f}-{mem['traced_bytes_range'][1] / mib:.2f} MiB, resident "
-          f"{mem['rss_bytes_range'][0] / mib:.1f}-{mem['rss_bytes_range'][1] / mib:.1f} MiB")
+    print(f"\nMemory across epochs 2+ of the fused recipe (sampled {mem['samples_per_epoch']}x per epoch): "
+          f"traced Python/NumPy {mem['traced_bytes_range'][0] / mib:.2f}-{mem['traced_bytes_range'][1] / mib:.2f} MiB, "
+          f"resident {mem['rss_bytes_range'][0] / mib:.1f}-{mem['rss_bytes_range'][1] / mib:.1f} MiB")
 
     print("\nTargets (ratios from this run):")
     labels = {
@@ -457,11 +405,12 @@ def plot(results, path):
 
     steps = {row["name"]: row for row in results["kernel_step"]["shapes"]}
     chapter = steps["chapter, uint8"]
+    recipe = results["recipe"]
     groups = {
         "kernel step\n(chapter, uint8)": (chapter["csoftmax"]["median"], chapter["numpy"]["median"],
                                           chapter.get("torch", {}).get("median")),
-        "recipe\n(10 epochs)": (results["recipe"]["fused"]["median"], results["recipe"]["numpy"]["median"],
-                                results["recipe"].get("torch", {}).get("median")),
+        f"recipe\n({recipe['epochs']} epochs)": (recipe["fused"]["median"], recipe["numpy"]["median"],
+                                               recipe.get("torch", {}).get("median")),
         "evaluation\n(10k images)": (results["evaluation"]["csoftmax"]["median"],
                                      results["evaluation"]["numpy"]["median"],
                                      results["evaluation"].get("torch", {}).get("median")),
@@ -486,7 +435,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small repeats and 2 epochs: a check that runs in CI")
     parser.add_argument("--no-large-vocab", action="store_true",
-                        help="skip exercise 5's benchmark (benchmarks/bench_large_vocab.py, ~7 minutes)")
+                        help="skip exercise 5's benchmark (benchmarks/bench_large_vocab.py, several minutes)")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results",
                         help="directory for bench.json and bench.png (default: benchmarks/results)")
     args = parser.parse_args(argv)
@@ -503,23 +452,18 @@ def main(argv=None):
     results["kernel_step"] = bench_kernel_step(repeats, peak)
     results["environment"]["peak_gflops"] = {str(t): flops / 1e9 for t, flops in peak.items()}  # re-probed
     print("measuring... (recipe)", flush=True)
-    recipe = bench_recipe(epochs, repeats if not args.quick else 2, slow_repeats)
-    model = recipe.pop("fused_model")
-    recipe.pop("numpy_model")
-    results["recipe"] = recipe
+    results["recipe"], model, test_iter = bench_recipe(epochs, repeats if not args.quick else 2, slow_repeats)
     print("measuring... (evaluation, threads, memory)", flush=True)
-    results["evaluation"] = bench_evaluation(model, repeats)
+    results["evaluation"] = bench_evaluation(model, test_iter, repeats)
     results["threads"] = bench_threads(epochs, repeats if not args.quick else 2)
     results["memory"] = bench_memory(epochs if not args.quick else 3)
-    results["summary"] = summarize(results, peak)
+    results["summary"] = summarize(results)
     print_report(results)
 
     args.out.mkdir(parents=True, exist_ok=True)
     if not args.no_large_vocab:
         print("\nLarge label sets (exercise 5), in a separate process:", flush=True)
-        large_vocab = bench_large_vocab(args.quick, args.out)
-        if large_vocab is not None:
-            results["large_vocab"] = large_vocab
+        results["large_vocab"] = bench_large_vocab(args.quick, args.out)
     with open(args.out / "bench.json", "w", encoding="utf-8") as f:
         json.dump(results, f, indent=1, default=float)
     plot(results, args.out / "bench.png")

@@ -22,7 +22,11 @@ inputs built, libraries warmed up on a tiny problem, the peak-RSS mark reset (/p
 RSS read, one step run, then peak RSS (VmHWM) - RSS before - bytes of the gradients returned.
 
 A sweep over V (4k -> 128k) at B = 1024, D = 768 gives the plot of time and memory against V.
-Results go to benchmarks/results/bench_large_vocab.{json,png}. benchmarks/bench.py calls run().
+Results go to benchmarks/results/bench_large_vocab.{json,png}. benchmarks/bench.py runs this script
+in a process of its own (and the tests call run()).
+
+Like bench.py, it restarts itself without OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE when they are set (the
+sgemm rate it compares against is the one a user gets; see benchmarks/openblas_restart.py).
 """
 
 from __future__ import annotations
@@ -30,23 +34,21 @@ from __future__ import annotations
 import os
 import sys
 
-_OPENBLAS_OVERRIDES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
-if __name__ == "__main__" and any(name in os.environ for name in _OPENBLAS_OVERRIDES):
-    # Some environments pin OpenBLAS to an older kernel; it is read when NumPy loads, so restart
-    # without it (the sgemm rate we compare against is the one a user gets).
-    _env = {k: v for k, v in os.environ.items() if k not in _OPENBLAS_OVERRIDES}
-    _env["CSOFTMAX_BENCH_UNSET"] = " ".join(f"{k}={os.environ[k]}" for k in _OPENBLAS_OVERRIDES if k in os.environ)
-    os.execve(sys.executable, [sys.executable, *sys.argv], _env)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from openblas_restart import restart_without_openblas_overrides  # noqa: E402  (imports os and sys only)
+
+if __name__ == "__main__":
+    restart_without_openblas_overrides()  # before NumPy is imported
 
 import argparse  # noqa: E402
+import functools  # noqa: E402
 import json  # noqa: E402
-import platform  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
-import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
+from bench_common import base_environment, check_all, numpy_blas, seconds_per_call, timed  # noqa: E402
 
 import csoftmax  # noqa: E402
 from csoftmax import _core  # noqa: E402
@@ -78,12 +80,14 @@ def make_inputs(B, D, V, seed=0):
 
 
 def _torch():
-    try:
-        import torch
-    except ImportError:
+    """PyTorch on THREADS threads, or None when it is not installed. benchmarks/contenders.py (which
+    imports torch) is loaded only here, so the csoftmax memory child never loads torch."""
+    import contenders as shared
+
+    if not shared.torch_available():
         return None
-    torch.set_num_threads(THREADS)
-    return torch
+    shared.torch.set_num_threads(THREADS)
+    return shared.torch
 
 
 def contenders(torch):
@@ -118,49 +122,41 @@ def contenders(torch):
 
 def check_same(name, got, expected):
     """The contender's loss and gradients agree with csoftmax's (float32 both: loose, relative to scale)."""
-    for label, g, e in zip(("loss", "grad_X", "grad_W"), got, expected):
-        g, e = np.asarray(g, dtype=np.float64), np.asarray(e, dtype=np.float64)
-        scale = max(float(np.abs(e).max()), 1e-30)
-        err = float(np.abs(g - e).max()) / scale
-        if not err < 2e-3:
-            raise AssertionError(f"{name}: {label} differs from csoftmax's by {err:.2e} of its scale")
+    check_all(name, ("loss", "grad_X", "grad_W"), got, expected, rtol=0.0, atol=2e-3, min_scale=1e-30,
+              against="csoftmax's")
 
 
 # --- time ---------------------------------------------------------------------------------------------
 
 
 def time_contenders(steps, X, W, y, rounds):
-    """Median seconds per step of each contender, the contenders taking turns round by round."""
+    """Median seconds per step of each contender, the contenders taking turns round by round.
+
+    Not bench_common.timed, which runs one callable's repeats back to back: a step here takes up to
+    seconds and the machine is shared, so each round times every contender once, and a slow spell
+    hits them all alike instead of whichever one was running."""
     reference = steps["csoftmax"](X, W, y)
     for name, step in steps.items():
         if name != "csoftmax":
             check_same(name, step(X, W, y), reference)  # also the warm-up
+    calls = {name: functools.partial(step, X, W, y) for name, step in steps.items()}
     times = {name: [] for name in steps}
     for _ in range(rounds):
-        for name, step in steps.items():
-            start = time.perf_counter()
-            step(X, W, y)
-            times[name].append(time.perf_counter() - start)
+        for name, call in calls.items():
+            times[name].append(seconds_per_call(call))
     return {name: {"median_s": statistics.median(t), "runs_s": t} for name, t in times.items()}
 
 
 def sgemm_rate(quick):
     """GFLOP/s of NumPy's float32 matmul on this machine, and which BLAS kernel ran it."""
-    from threadpoolctl import threadpool_info, threadpool_limits
+    from threadpoolctl import threadpool_limits
 
     m, k, n = (1024, 512, 1024) if quick else (4096, 1024, 8192)
     a = np.ones((m, k), np.float32)
     b = np.ones((k, n), np.float32)
     with threadpool_limits(THREADS):
-        a @ b
-        runs = []
-        for _ in range(3 if quick else 9):
-            start = time.perf_counter()
-            a @ b
-            runs.append(time.perf_counter() - start)
-    blas = [{key: info.get(key) for key in ("internal_api", "version", "architecture", "threading_layer")}
-            for info in threadpool_info() if info.get("user_api") == "blas"]
-    return {"gflops": 2.0 * m * n * k / statistics.median(runs) / 1e9, "shape": [m, k, n], "blas": blas}
+        run = timed(lambda: a @ b, 3 if quick else 9, min_seconds=0)  # one warm-up, then one product a run
+    return {"gflops": 2.0 * m * n * k / run["median"] / 1e9, "shape": [m, k, n], "blas": numpy_blas()}
 
 
 # --- memory ---------------------------------------------------------------------------------------------
@@ -206,24 +202,13 @@ def measure_memory(name, B, D, V):
 
 
 def environment(torch, sgemm):
-    info = csoftmax.build_info()
-    env = {
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "csoftmax": csoftmax.__version__,
+    env = base_environment()
+    env.update({
         "torch": None if torch is None else torch.__version__,
         "torch_threads": None if torch is None else torch.get_num_threads(),
         "csoftmax_threads": csoftmax.get_num_threads(),
-        "simd": info["simd"],
-        "cpu": platform.processor() or platform.machine(),
-        "openblas_overrides_unset": os.environ.get("CSOFTMAX_BENCH_UNSET", ""),
         "sgemm": sgemm,
-    }
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            env["cpu"] = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    })
     if torch is not None:
         env["torch_blas"] = "mkl" if torch.backends.mkl.is_available() else "other"
     return env
