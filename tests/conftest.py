@@ -12,6 +12,15 @@ import pytest
 sys.path.insert(0, os.path.dirname(__file__))
 
 
+@pytest.fixture
+def restore_threads():
+    """Whatever thread count a test sets, the next test starts from the default (all available)."""
+    import csoftmax
+
+    yield
+    csoftmax.set_num_threads(0)
+
+
 # --- Fashion-MNIST data layer (tests/test_data*.py) ----------------------------------------------------
 @pytest.fixture(autouse=True, scope="session")
 def _isolated_data_environment(tmp_path_factory):
@@ -50,6 +59,16 @@ class FakeFashionMNIST:
             content = self.gzipped[name] if compress else self.contents[name]
             (directory / (name + (".gz" if compress else ""))).write_bytes(content)
         return directory
+
+
+@pytest.fixture
+def data_places(monkeypatch, tmp_path):
+    """Empty per-test directories standing for $CSOFTMAX_DATA (not set: tests set it themselves), the
+    cache ($CSOFTMAX_CACHE_DIR; "cache" is its fashion-mnist folder) and the Debian location."""
+    env, cache_root, system = tmp_path / "env", tmp_path / "cache", tmp_path / "system"
+    monkeypatch.setenv("CSOFTMAX_CACHE_DIR", str(cache_root))
+    monkeypatch.setattr("csoftmax._locate.SYSTEM_DATA_DIRS", (system,))
+    return {"env": env, "cache": cache_root / "fashion-mnist", "system": system}
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
 """benchmarks/bench_large_vocab.py --quick runs: every contender's result is checked, and memory is measured."""
 
+import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -27,6 +28,14 @@ def test_quick_run_checks_results_and_writes_json(bench_large_vocab, tmp_path):
     assert memory["peak_bytes"] >= memory["before_bytes"] > 0
     for entry in first.values():
         assert entry["median_s"] > 0 and len(entry["runs_s"]) == 2
+    if importlib.util.find_spec("torch") is not None:
+        # the quick run compares against PyTorch whenever it is installed, memory included
+        assert {"csoftmax", "torch"} <= set(first)
+        theirs = first["torch"]["memory"]
+        assert theirs["peak_bytes"] >= theirs["before_bytes"] > 0
+        # PyTorch holds the 1 MiB of logits several times over (measured: ~3.6 MiB extra against
+        # csoftmax's ~1 MiB, its one chunk of logits)
+        assert theirs["extra_bytes"] > memory["extra_bytes"], (theirs, memory)
 
 
 def test_a_wrong_contender_is_caught(bench_large_vocab):

@@ -5,7 +5,7 @@ Expected values are the book's printed outputs (or follow from its definitions),
 
 import numpy as np
 import pytest
-from training_helpers import full_data, iterators, tiny_iterators
+from training_helpers import chapter_net, full_data, iterators, tiny_iterators
 
 from csoftmax import d2l, reference
 from csoftmax.model import SoftmaxRegression
@@ -43,8 +43,11 @@ def test_cross_entropy_of_probabilities():
 def test_accuracy_is_a_count():
     y = d2l.tensor([0, 2])
     y_hat = d2l.tensor([[0.1, 0.3, 0.6], [0.3, 0.2, 0.5]])
-    assert d2l.accuracy(y_hat, y) == 1.0  # the second row is right
-    assert d2l.accuracy(y_hat, y) / len(y) == 0.5
+    assert d2l.accuracy(y_hat, y) == 1.0  # the second row is right: the chapter's 0.5 once divided by len(y)
+    # a count, not a rate: 2 of these 3 rows are right (argmax 1, 0, 0 against 1, 0, 2)
+    y3 = d2l.tensor([1, 0, 2])
+    y_hat3 = d2l.tensor([[0.2, 0.7, 0.1], [0.5, 0.4, 0.1], [0.6, 0.3, 0.1]])
+    assert d2l.accuracy(y_hat3, y3) == 2.0
     assert d2l.accuracy(np.array([2, 2]), y) == 1.0  # labels instead of scores
 
 
@@ -68,11 +71,7 @@ def _chapter_parameters(seed):
     d2l.manual_seed(seed)
     W = d2l.normal(0, 0.01, size=(784, 10), requires_grad=True)
     b = d2l.zeros(10, requires_grad=True)
-
-    def net(X):
-        return d2l.softmax(d2l.matmul(X.reshape((-1, W.shape[0])), W) + b)
-
-    return W, b, net
+    return W, b, chapter_net(W, b)
 
 
 def test_accuracy_before_training_is_chance():
@@ -108,7 +107,7 @@ def test_chapter_epochs_match_the_fast_path():
     train_iter, test_iter = tiny_iterators(seed=3)
     model = SoftmaxRegression(seed=3)
     fast = model.fit(train_iter, test_iter, 3, 0.1)
-    for chapter, fused in zip(history, fast):
+    for chapter, fused in zip(history, fast, strict=True):
         assert chapter.epoch == fused.epoch
         assert chapter.train_loss == pytest.approx(fused.train_loss, rel=1e-4)
         assert (chapter.train_acc, chapter.test_acc) == (fused.train_acc, fused.test_acc)

@@ -6,14 +6,19 @@ import subprocess
 import sys
 from pathlib import Path
 
-from training_helpers import EPOCHS, LR, assert_meets_the_issue, assert_same_run, full_data, iterators
+from training_helpers import (
+    EPOCH_LINE,
+    EPOCHS,
+    LR,
+    assert_meets_the_issue,
+    assert_same_run,
+    full_data,
+    iterators,
+)
 
 from csoftmax import EpochMetrics, SoftmaxRegression
 
 CHAPTER = Path(__file__).resolve().parents[1] / "examples" / "chapter.py"
-EPOCH_LINE = re.compile(
-    r"^epoch +(\d+)  train loss ([\d.]+)  train acc ([\d.]+)  test acc ([\d.]+)  ([\d.]+) s$", re.M
-)
 
 
 def test_the_chapters_program_runs_as_a_script(tmp_path):

@@ -8,7 +8,12 @@ import sys
 
 import numpy as np
 import pytest
-from training_helpers import assert_meets_the_issue, assert_png, assert_same_run
+from training_helpers import (
+    EPOCH_LINE,
+    assert_meets_the_issue,
+    assert_png,
+    assert_same_run,
+)
 
 import csoftmax
 from csoftmax import EpochMetrics, SoftmaxRegression
@@ -16,15 +21,9 @@ from csoftmax.cli import ProgressBar, main
 
 RUN_FILES = ["confusion.png", "curves.png", "metrics.json", "model.npz", "predictions.png", "risk-coverage.png",
              "weights.png"]
-EPOCH_LINE = re.compile(
-    r"^epoch +(\d+)  train loss (\d\.\d{4})  train acc (\d\.\d{4})  test acc (\d\.\d{4})  (\d+\.\d{3}) s$", re.M
-)
 
 
-@pytest.fixture(autouse=True)
-def restore_threads():
-    yield
-    csoftmax.set_num_threads(0)
+pytestmark = pytest.mark.usefixtures("restore_threads")  # `csoftmax train --threads` sets the count
 
 
 def check_metrics_schema(document):

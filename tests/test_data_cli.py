@@ -8,14 +8,6 @@ import pytest
 from csoftmax.cli import Command, main
 
 
-@pytest.fixture
-def nowhere(fake_fashion_mnist, monkeypatch, tmp_path):
-    """No data in the cache or the system location (the fake files are the expected ones)."""
-    monkeypatch.setenv("CSOFTMAX_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setattr("csoftmax._locate.SYSTEM_DATA_DIRS", (tmp_path / "system",))
-    return tmp_path
-
-
 def test_data_reports_location_sizes_and_verification(fake_fashion_mnist, tmp_path, capsys):
     directory = fake_fashion_mnist.write(tmp_path / "mine")
     assert main(["data", "--data-dir", str(directory)]) == 0
@@ -28,29 +20,30 @@ def test_data_reports_location_sizes_and_verification(fake_fashion_mnist, tmp_pa
     assert "train:     30 images, 3 per class" in out and "test:      20 images, 2 per class" in out
 
 
-def test_data_without_download_says_where_it_looked(nowhere, capsys):
+def test_data_without_download_says_where_it_looked(fake_fashion_mnist, data_places, capsys):
     assert main(["data"]) == 1
     captured = capsys.readouterr()
     assert captured.out == ""
     lines = captured.err.splitlines()
     assert len(lines) == 1 and lines[0].startswith("csoftmax data: error: Fashion-MNIST not found:")
-    assert str(nowhere / "cache") in lines[0] and "csoftmax data --download" in lines[0]
+    assert str(data_places["cache"]) in lines[0] and "csoftmax data --download" in lines[0]
 
 
-def test_data_download_fetches_into_the_cache(fake_fashion_mnist, mirror_server, nowhere, monkeypatch, capsys):
+def test_data_download_fetches_into_the_cache(fake_fashion_mnist, mirror_server, data_places, monkeypatch, capsys):
     monkeypatch.setenv("CSOFTMAX_MIRRORS", mirror_server.serve("m", fake_fashion_mnist.gzipped))
     assert main(["data", "--download"]) == 0
     out = capsys.readouterr().out
-    assert f"source: {nowhere / 'cache' / 'fashion-mnist'} (cache), downloaded from {mirror_server.url}/m" in out
+    assert f"source: {data_places['cache']} (cache), downloaded from {mirror_server.url}/m" in out
     assert len(mirror_server.requests) == 4
 
 
-def test_data_download_failure_is_one_line(fake_fashion_mnist, mirror_server, nowhere, monkeypatch, capsys):
+def test_data_download_failure_is_one_line(fake_fashion_mnist, mirror_server, data_places, monkeypatch, tmp_path,
+                                          capsys):
     monkeypatch.setenv("CSOFTMAX_MIRRORS", mirror_server.serve("m", fake_fashion_mnist.gzipped, behaviour="truncated"))
-    assert main(["data", "--download", "--data-dir", str(nowhere / "mine")]) == 1
+    assert main(["data", "--download", "--data-dir", str(tmp_path / "mine")]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "truncated" in err and "Traceback" not in err
-    assert not (nowhere / "mine").exists() or list((nowhere / "mine").iterdir()) == []
+    assert not (tmp_path / "mine").exists() or list((tmp_path / "mine").iterdir()) == []
 
 
 def test_data_corrupt_file_is_one_line(fake_fashion_mnist, tmp_path, capsys):

@@ -109,11 +109,9 @@ def test_mirrors_come_from_the_environment(monkeypatch):
     assert all(url.startswith("http") for url in configured_mirrors()) and len(configured_mirrors()) >= 2
 
 
-def test_load_downloads_the_missing_files_into_the_cache(fake_fashion_mnist, mirror_server, monkeypatch, tmp_path):
-    monkeypatch.setenv("CSOFTMAX_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setattr("csoftmax._locate.SYSTEM_DATA_DIRS", ())
+def test_load_downloads_the_missing_files_into_the_cache(fake_fashion_mnist, mirror_server, data_places):
     base = mirror_server.serve("m", fake_fashion_mnist.gzipped)
-    cache = fake_fashion_mnist.write(tmp_path / "cache" / "fashion-mnist", names=["t10k-images-idx3-ubyte"])
+    cache = fake_fashion_mnist.write(data_places["cache"], names=["t10k-images-idx3-ubyte"])
 
     dataset = load_fashion_mnist(mirrors=[base], progress=False)
     assert dataset.source == f"{cache} (cache), downloaded from {base}"
@@ -125,10 +123,8 @@ def test_load_downloads_the_missing_files_into_the_cache(fake_fashion_mnist, mir
     assert again.source == f"{cache} (cache)" and len(mirror_server.requests) == 3
 
 
-def test_a_corrupt_cached_file_is_removed_and_fetched_again(fake_fashion_mnist, mirror_server, monkeypatch, tmp_path):
-    monkeypatch.setenv("CSOFTMAX_CACHE_DIR", str(tmp_path))
-    monkeypatch.setattr("csoftmax._locate.SYSTEM_DATA_DIRS", ())
-    cache = fake_fashion_mnist.write(tmp_path / "fashion-mnist")
+def test_a_corrupt_cached_file_is_removed_and_fetched_again(fake_fashion_mnist, mirror_server, data_places):
+    cache = fake_fashion_mnist.write(data_places["cache"])
     (cache / f"{NAME}.gz").write_bytes(gzip.compress(b"not the labels"))
     base = mirror_server.serve("m", fake_fashion_mnist.gzipped)
 

@@ -31,15 +31,6 @@ PUBLISHED = {
 }
 
 
-@pytest.fixture
-def places(fake_fashion_mnist, monkeypatch, tmp_path):
-    """Empty directories standing for $CSOFTMAX_DATA, the cache and the Debian location."""
-    env, cache_root, system = tmp_path / "env", tmp_path / "cache", tmp_path / "system"
-    monkeypatch.setenv("CSOFTMAX_CACHE_DIR", str(cache_root))
-    monkeypatch.setattr("csoftmax._locate.SYSTEM_DATA_DIRS", (system,))
-    return {"env": env, "cache": cache_root / "fashion-mnist", "system": system}
-
-
 def test_the_checksum_table_is_the_published_one():
     assert {file.name: (file.size, file.sha256) for file in FASHION_MNIST_FILES} == PUBLISHED
     assert [file.name for file in FASHION_MNIST_FILES] == list(PUBLISHED)  # train images, labels, test ...
@@ -61,8 +52,8 @@ def test_data_dir_accepts_gzip_and_plain_files(fake_fashion_mnist, tmp_path):
     assert all(file.sha256 == spec.sha256 for file, spec in zip(dataset.files, fake_fashion_mnist.files, strict=True))
 
 
-def test_data_dir_is_used_alone(fake_fashion_mnist, places, tmp_path):
-    fake_fashion_mnist.write(places["cache"])  # a complete copy elsewhere must not be used
+def test_data_dir_is_used_alone(fake_fashion_mnist, data_places, tmp_path):
+    fake_fashion_mnist.write(data_places["cache"])  # a complete copy elsewhere must not be used
     fake_fashion_mnist.write(tmp_path / "mine", names=["train-images-idx3-ubyte"])
     with pytest.raises(DataNotFoundError, match="mine: missing train-labels-idx1-ubyte, t10k-images"):
         load_fashion_mnist(tmp_path / "mine", download=False)
@@ -70,8 +61,8 @@ def test_data_dir_is_used_alone(fake_fashion_mnist, places, tmp_path):
         load_fashion_mnist(tmp_path / "mine")
 
 
-def test_a_corrupt_file_in_data_dir_raises_and_is_kept(fake_fashion_mnist, places, tmp_path):
-    fake_fashion_mnist.write(places["cache"])
+def test_a_corrupt_file_in_data_dir_raises_and_is_kept(fake_fashion_mnist, data_places, tmp_path):
+    fake_fashion_mnist.write(data_places["cache"])
     directory = fake_fashion_mnist.write(tmp_path / "mine", compress=False)
     bad = directory / "t10k-labels-idx1-ubyte"
     bad.write_bytes(bad.read_bytes()[:-1] + b"\x00")  # the last label was 9
@@ -80,54 +71,54 @@ def test_a_corrupt_file_in_data_dir_raises_and_is_kept(fake_fashion_mnist, place
     assert bad.exists()  # the user's file: reported, never deleted
 
 
-def test_search_order_env_then_cache_then_system(fake_fashion_mnist, places, monkeypatch):
-    for place in places.values():
+def test_search_order_env_then_cache_then_system(fake_fashion_mnist, data_places, monkeypatch):
+    for place in data_places.values():
         fake_fashion_mnist.write(place)
-    monkeypatch.setenv("CSOFTMAX_DATA", str(places["env"]))
-    assert load_fashion_mnist().source == f"{places['env']} ($CSOFTMAX_DATA)"
+    monkeypatch.setenv("CSOFTMAX_DATA", str(data_places["env"]))
+    assert load_fashion_mnist().source == f"{data_places['env']} ($CSOFTMAX_DATA)"
     monkeypatch.delenv("CSOFTMAX_DATA")
-    assert load_fashion_mnist().source == f"{places['cache']} (cache)"
-    shutil.rmtree(places["cache"])
-    assert load_fashion_mnist().source == f"{places['system']} (Debian package dataset-fashion-mnist)"
+    assert load_fashion_mnist().source == f"{data_places['cache']} (cache)"
+    shutil.rmtree(data_places["cache"])
+    assert load_fashion_mnist().source == f"{data_places['system']} (Debian package dataset-fashion-mnist)"
 
 
-def test_an_incomplete_location_is_skipped(fake_fashion_mnist, places, monkeypatch):
-    fake_fashion_mnist.write(places["env"], names=["train-images-idx3-ubyte"])
-    fake_fashion_mnist.write(places["system"])
-    monkeypatch.setenv("CSOFTMAX_DATA", str(places["env"]))
-    assert load_fashion_mnist().source.startswith(str(places["system"]))
+def test_an_incomplete_location_is_skipped(fake_fashion_mnist, data_places, monkeypatch):
+    fake_fashion_mnist.write(data_places["env"], names=["train-images-idx3-ubyte"])
+    fake_fashion_mnist.write(data_places["system"])
+    monkeypatch.setenv("CSOFTMAX_DATA", str(data_places["env"]))
+    assert load_fashion_mnist().source.startswith(str(data_places["system"]))
 
 
 @pytest.mark.parametrize("place", ["env", "system"])
-def test_a_corrupt_file_outside_the_cache_raises(fake_fashion_mnist, places, monkeypatch, place):
-    fake_fashion_mnist.write(places[place])
-    monkeypatch.setenv("CSOFTMAX_DATA", str(places["env"]))
-    bad = places[place] / "train-images-idx3-ubyte.gz"
+def test_a_corrupt_file_outside_the_cache_raises(fake_fashion_mnist, data_places, monkeypatch, place):
+    fake_fashion_mnist.write(data_places[place])
+    monkeypatch.setenv("CSOFTMAX_DATA", str(data_places["env"]))
+    bad = data_places[place] / "train-images-idx3-ubyte.gz"
     bad.write_bytes(bad.read_bytes()[:100])
     with pytest.raises(DataFormatError, match=f"{bad}: truncated gzip stream"):
         load_fashion_mnist()  # not the sample: a corrupt copy must not go unnoticed
     assert bad.exists()
 
 
-def test_no_data_anywhere_falls_back_to_the_sample_loudly(fake_fashion_mnist, places):
+def test_no_data_anywhere_falls_back_to_the_sample_loudly(fake_fashion_mnist, data_places):
     with pytest.warns(SampleDataWarning) as record:
         dataset = load_fashion_mnist()
     assert len(record) == 1
     message = str(record[0].message)
     assert "USING THE EMBEDDED FASHION-MNIST SAMPLE (6000 train / 1000 test images)" in message
-    assert f"{places['cache']} (cache): missing all four files" in message  # why: where it looked
+    assert f"{data_places['cache']} (cache): missing all four files" in message  # why: where it looked
     assert "apt-get install dataset-fashion-mnist" in message and "csoftmax data --download" in message  # how to fix
     assert record[0].filename == __file__  # points at the caller's line, not inside csoftmax
     assert dataset.is_sample and dataset.source == f"embedded sample ({SAMPLE_DIR})"
     assert (len(dataset.train_labels), len(dataset.test_labels)) == (6000, 1000)
 
 
-def test_sample_false_refuses_the_sample(fake_fashion_mnist, places):
+def test_sample_false_refuses_the_sample(fake_fashion_mnist, data_places):
     with pytest.raises(DataNotFoundError) as info:
         load_fashion_mnist(sample=False)
     message = str(info.value)
     for place in ("cache", "system"):
-        assert f"{places[place]}" in message
+        assert f"{data_places[place]}" in message
     assert "no download mirror configured" in message
     with pytest.raises(DataNotFoundError, match="downloading is off"):
         load_fashion_mnist(sample=False, download=False)
@@ -138,12 +129,12 @@ def test_data_dir_never_falls_back_to_the_sample(tmp_path):
         load_fashion_mnist(tmp_path / "empty", download=False)
 
 
-def test_sample_true_gives_the_sample_without_a_warning(fake_fashion_mnist, places):
-    fake_fashion_mnist.write(places["cache"])  # even with full data around
+def test_sample_true_gives_the_sample_without_a_warning(fake_fashion_mnist, data_places):
+    fake_fashion_mnist.write(data_places["cache"])  # even with full data around
     dataset = load_fashion_mnist(sample=True)  # filterwarnings = error: any warning would fail this
     assert dataset.is_sample
     with pytest.raises(ValueError, match="data_dir and sample=True contradict"):
-        load_fashion_mnist(places["cache"], sample=True)
+        load_fashion_mnist(data_places["cache"], sample=True)
 
 
 def test_cache_dir_follows_the_overrides(monkeypatch, tmp_path):

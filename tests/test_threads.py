@@ -8,19 +8,15 @@ import csoftmax
 from csoftmax import _core
 
 
-@pytest.fixture
-def restore_threads():
-    yield
-    csoftmax.set_num_threads(0)
-
-
 def run_all(B, D, C, dtype):
     X, W, b, y, x_scale, rows = make_problem(B, D, C, dtype, rows=True)
     step = csoftmax.linear_cross_entropy(X, W, b, y, x_scale=x_scale, rows=rows, grad_input=True)
     probs = csoftmax.linear_softmax(X, W, b, x_scale, rows=rows)
     wt, bias = np.ascontiguousarray(W.T), b.copy()
+    # batches of B over the B + 5 rows: a full batch (big enough for threads), then a short one of 5
+    assert len(X) == B + 5
     order = np.random.default_rng(0).permutation(len(X)).astype(np.int64)
-    loss_sum, correct = _core.sgd_epoch(X, y.astype(np.int64), order, 64, 0.1, x_scale, wt, bias)
+    loss_sum, correct = _core.sgd_epoch(X, y.astype(np.int64), order, B, 0.1, x_scale, wt, bias)
     return [step.loss, step.grad_W, step.grad_b, step.grad_X, step.correct, probs, wt, bias, loss_sum, correct]
 
 
@@ -28,6 +24,7 @@ def run_all(B, D, C, dtype):
 # every shape has enough work (>= 2^20 multiply-adds per batch) for the kernels to use threads
 @pytest.mark.parametrize("B, D, C", [(256, 784, 10), (1000, 100, 17), (4096, 64, 5), (130, 100, 100)])
 def test_one_and_two_threads_give_identical_results(B, D, C, dtype, restore_threads):
+    assert B * D * C >= 1 << 20  # worth_threads (src_cpp/csoftmax/threads.hpp): else both runs use one thread
     csoftmax.set_num_threads(1)
     assert csoftmax.get_num_threads() == 1
     single = run_all(B, D, C, dtype)
