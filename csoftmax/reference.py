@@ -85,7 +85,9 @@ def _batch(X, y, rows, x_scale, dtype):
     if rows is not None:
         X = X[rows]
         y = None if y is None else y[rows]
-    return np.multiply(np.asarray(X), dtype(x_scale), dtype=dtype), y  # converted and scaled in one pass
+    Xs = np.asarray(X).astype(dtype)  # a copy, always: scaled in place, one array per batch
+    Xs *= dtype(x_scale)
+    return Xs, y
 
 
 def linear_logits(X, W, b, *, x_scale=1.0, rows=None, dtype=np.float32):
