@@ -183,7 +183,7 @@ def load_data(batch_size, seed):
 
 def bench_recipe(epochs, repeats, torch_repeats):
     """The recipe's results, the model the first fused run trained and the test set (for the evaluation)."""
-    from csoftmax.model import SoftmaxRegression
+    from csoftmax import SoftmaxRegression
 
     seed, batch_size, lr = SEED, BATCH_SIZE, LR
     probe_train, probe_test = load_data(batch_size, seed)
@@ -247,7 +247,7 @@ def bench_evaluation(model, test_iter, repeats):
 
 
 def bench_threads(epochs, repeats):
-    from csoftmax.model import SoftmaxRegression
+    from csoftmax import SoftmaxRegression
 
     result = {}
     models = {}
@@ -278,9 +278,9 @@ def _rss_bytes():
 
 def bench_memory(epochs):
     """Python/NumPy allocations (tracemalloc) and resident memory sampled at each progress report of the
-    fused recipe (up to csoftmax.model.PROGRESS_STEPS per epoch): flat samples mean nothing is allocated
+    fused recipe (up to csoftmax.models.softmax_regression.PROGRESS_STEPS per epoch): flat samples mean nothing is allocated
     per minibatch."""
-    from csoftmax.model import SoftmaxRegression
+    from csoftmax import SoftmaxRegression
 
     train_iter, test_iter = load_data(BATCH_SIZE, SEED)
     model = SoftmaxRegression(seed=SEED)

@@ -20,10 +20,18 @@ from .data import (
     load_data_fashion_mnist,
     load_fashion_mnist,
 )
-from .metrics import EpochMetrics, RiskCoverage, confusion_matrix, risk_coverage
-from .model import ModelFileError, SoftmaxRegression
+from .models import (
+    EpochMetrics,
+    ModelFileError,
+    RecipeResult,
+    RiskCoverage,
+    SoftmaxRegression,
+    confusion_matrix,
+    risk_coverage,
+    run_recipe,
+    train_recipe,
+)
 from .ops import cross_entropy, linear_cross_entropy, linear_softmax, log_softmax, predict, softmax
-from .recipe import RecipeResult, run_recipe, train_recipe
 from .result import LinearCrossEntropyResult
 
 __version__ = "0.1.0"

@@ -29,9 +29,9 @@ from .data import (
     load_data_fashion_mnist,
     load_fashion_mnist,
 )
-from .metrics import EpochMetrics, confusion_matrix, risk_coverage
-from .model import BACKENDS, SoftmaxRegression
-from .recipe import RecipeResult, train_recipe
+from .models.metrics import EpochMetrics, confusion_matrix, risk_coverage
+from .models.softmax_regression import BACKENDS, SoftmaxRegression
+from .models.recipe import RecipeResult, train_recipe
 
 DEBUG_ENV = "CSOFTMAX_DEBUG"  # set to show the traceback of an unexpected error
 
@@ -212,7 +212,7 @@ def run_train(args: argparse.Namespace) -> int:
     say = (lambda *lines: None) if args.quiet else (lambda *lines: print(*lines, sep="\n", flush=True))
     progress = ProgressBar(sys.stderr) if not args.quiet and sys.stderr.isatty() else None
 
-    from .plot import training_animator  # matplotlib only for the commands that draw
+    from .d2l.plot import training_animator  # matplotlib only for the commands that draw
 
     animator = training_animator(args.epochs, path=out / CURVES)
 
@@ -255,7 +255,7 @@ def _dataset_line(train_iter, test_iter) -> str:
 
 def write_run_files(result: RecipeResult, out: Path) -> list[Path]:
     """The trained model and its figures: predictions, weight templates, confusion matrix, risk–coverage."""
-    from .plot import plot_confusion_matrix, plot_risk_coverage, plot_weight_templates, predict_ch3
+    from .d2l.plot import plot_confusion_matrix, plot_risk_coverage, plot_weight_templates, predict_ch3
 
     model, test_iter = result.model, result.test_iter
     model.save(out / MODEL)

@@ -24,9 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-from csoftmax import _files
-from csoftmax._idx import encode_idx
-from csoftmax._sample import MANIFEST_NAME, SAMPLE_DIR
+from csoftmax.data import _files
+from csoftmax.data._idx import encode_idx
+from csoftmax.data._sample import MANIFEST_NAME, SAMPLE_DIR
 from csoftmax.data import FASHION_MNIST_LABELS, IMAGE_SIZE, load_fashion_mnist
 
 TRAIN_PER_CLASS = 600

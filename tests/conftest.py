@@ -37,8 +37,8 @@ class FakeFashionMNIST:
     makes them the files the data layer expects, in place of the real table."""
 
     def __init__(self):
-        from csoftmax._files import FASHION_MNIST_FILES, DataFile
-        from csoftmax._idx import encode_idx
+        from csoftmax.data._files import FASHION_MNIST_FILES, DataFile
+        from csoftmax.data._idx import encode_idx
 
         rng = np.random.default_rng(1234)
         train_labels = np.repeat(np.arange(10, dtype=np.uint8), 3)
@@ -67,16 +67,16 @@ def data_places(monkeypatch, tmp_path):
     cache ($CSOFTMAX_CACHE_DIR; "cache" is its fashion-mnist folder) and the Debian location."""
     env, cache_root, system = tmp_path / "env", tmp_path / "cache", tmp_path / "system"
     monkeypatch.setenv("CSOFTMAX_CACHE_DIR", str(cache_root))
-    monkeypatch.setattr("csoftmax._locate.SYSTEM_DATA_DIRS", (system,))
+    monkeypatch.setattr("csoftmax.data._locate.SYSTEM_DATA_DIRS", (system,))
     return {"env": env, "cache": cache_root / "fashion-mnist", "system": system}
 
 
 @pytest.fixture
 def fake_fashion_mnist(monkeypatch):
-    import csoftmax._files
+    import csoftmax.data._files
 
     fake = FakeFashionMNIST()
-    monkeypatch.setattr(csoftmax._files, "FASHION_MNIST_FILES", fake.files)
+    monkeypatch.setattr(csoftmax.data._files, "FASHION_MNIST_FILES", fake.files)
     return fake
 
 

@@ -8,7 +8,7 @@ import pytest
 from training_helpers import chapter_net, full_data, iterators, tiny_iterators
 
 from csoftmax import d2l, reference
-from csoftmax.model import SoftmaxRegression
+from csoftmax import SoftmaxRegression
 
 
 def test_sums_with_keepdims():

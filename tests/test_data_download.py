@@ -8,7 +8,7 @@ import socket
 import numpy as np
 import pytest
 
-from csoftmax._download import ProgressBar, configured_mirrors, download_verified
+from csoftmax.data._download import ProgressBar, configured_mirrors, download_verified
 from csoftmax.data import DataWarning, DownloadError, load_fashion_mnist
 
 NAME = "train-labels-idx1-ubyte"  # a small file of the fake set

@@ -8,7 +8,7 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from csoftmax._idx import encode_idx, parse_idx, read_decompressed
+from csoftmax.data._idx import encode_idx, parse_idx, read_decompressed
 from csoftmax.data import DataFormatError
 
 IMAGES = np.arange(2 * 28 * 28, dtype=np.uint8).reshape(2, 28, 28)

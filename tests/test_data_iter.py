@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from csoftmax._batching import gather_scaled
+from csoftmax.data._batching import gather_scaled
 from csoftmax.data import (
     FASHION_MNIST_LABELS,
     BatchIterator,

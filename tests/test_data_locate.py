@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import csoftmax._files
-from csoftmax._files import FASHION_MNIST_FILES, DataFile
-from csoftmax._idx import encode_idx
-from csoftmax._locate import cache_dir
-from csoftmax._sample import SAMPLE_DIR, read_sample
+import csoftmax.data._files
+from csoftmax.data._files import FASHION_MNIST_FILES, DataFile
+from csoftmax.data._idx import encode_idx
+from csoftmax.data._locate import cache_dir
+from csoftmax.data._sample import SAMPLE_DIR, read_sample
 from csoftmax.data import (
     ChecksumError,
     DataFormatError,
@@ -155,7 +155,7 @@ def _install_files(monkeypatch, directory, arrays):
         content = encode_idx(array)
         (directory / real.name).write_bytes(content)
         files.append(DataFile(real.name, len(content), hashlib.sha256(content).hexdigest()))
-    monkeypatch.setattr(csoftmax._files, "FASHION_MNIST_FILES", tuple(files))
+    monkeypatch.setattr(csoftmax.data._files, "FASHION_MNIST_FILES", tuple(files))
 
 
 @pytest.mark.parametrize(

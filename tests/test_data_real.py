@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from csoftmax._sample import MANIFEST_NAME, SAMPLE_DIR
+from csoftmax.data._sample import MANIFEST_NAME, SAMPLE_DIR
 from csoftmax.cli import main
 from csoftmax.data import load_data_fashion_mnist, load_fashion_mnist
 

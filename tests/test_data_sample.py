@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 
-from csoftmax._sample import LICENSE_NAME, MANIFEST_NAME, SAMPLE_DIR
+from csoftmax.data._sample import LICENSE_NAME, MANIFEST_NAME, SAMPLE_DIR
 from csoftmax.data import load_fashion_mnist
 
 MAX_SAMPLE_BYTES = 3_000_000

@@ -5,7 +5,7 @@ import itertools
 import numpy as np
 import pytest
 
-from csoftmax._batching import fill_permutation
+from csoftmax.data._batching import fill_permutation
 
 
 @pytest.mark.parametrize("n", [0, 1, 2, 3, 1000, 60000])

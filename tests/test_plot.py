@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from training_helpers import assert_png, assert_svg, tiny_iterators
 
-from csoftmax import EpochMetrics, SoftmaxRegression, plot
+from csoftmax import EpochMetrics, SoftmaxRegression
+from csoftmax.d2l import plot
 
 @pytest.fixture
 def in_tmp(tmp_path, monkeypatch):
@@ -156,7 +157,7 @@ def test_in_jupyter_figures_are_displayed_and_written_only_when_asked(notebook, 
 def test_drawing_needs_no_display_and_never_imports_pyplot(tmp_path):
     script = (
         "import sys, numpy as np\n"
-        "from csoftmax import plot\n"
+        "from csoftmax.d2l import plot\n"
         "a = plot.training_animator(2); a.add(1, [0.5, 0.6, 0.7])\n"
         "plot.show_images(np.zeros((1, 28, 28)), 1, 1)\n"
         "assert 'matplotlib.pyplot' not in sys.modules\n"

@@ -18,7 +18,7 @@ from training_helpers import (
 
 import csoftmax
 from csoftmax import d2l, reference
-from csoftmax.model import ModelFileError, SoftmaxRegression
+from csoftmax.models.softmax_regression import ModelFileError, SoftmaxRegression
 
 
 def test_initialisation_is_the_chapters_and_seeded():

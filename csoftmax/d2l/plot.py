@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from .data import FASHION_MNIST_LABELS, get_fashion_mnist_labels
-from .metrics import EpochMetrics, RiskCoverage, confusion_matrix, risk_coverage
+from ..data import FASHION_MNIST_LABELS, get_fashion_mnist_labels
+from ..models.metrics import EpochMetrics, RiskCoverage, confusion_matrix, risk_coverage
 
 __all__ = [
     "Animator",

@@ -9,7 +9,8 @@ import os
 import sys
 import warnings
 
-_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+# The csoftmax package's directory (this file is csoftmax/data/_errors.py): every frame under it is ours.
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 
 
 class FashionMNISTError(Exception):

@@ -14,9 +14,9 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .data import BatchIterator, load_data_fashion_mnist
+from ..data import BatchIterator, load_data_fashion_mnist
 from .metrics import EpochMetrics
-from .model import ProgressCallback, SoftmaxRegression
+from .softmax_regression import ProgressCallback, SoftmaxRegression
 
 __all__ = ["RecipeResult", "run_recipe", "train_recipe"]
 

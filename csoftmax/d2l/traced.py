@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import ops
+from .. import ops
 
 __all__ = [
     "Parameter",

@@ -18,7 +18,7 @@
 
 Tensors are NumPy arrays (`d2l.tensor`); parameters are `Parameter` arrays with a `.grad`. There is no
 autograd: `d2l.cross_entropy(y_hat, y).sum().backward()` computes the gradients of this one model,
-softmax(X @ W + b), with the fused kernel `csoftmax.linear_cross_entropy` (see `csoftmax.traced`).
+softmax(X @ W + b), with the fused kernel `csoftmax.linear_cross_entropy` (see `csoftmax.d2l.traced`).
 
 Here `cross_entropy(y_hat, y)` takes *probabilities*, as the chapter's does; the top-level
 `csoftmax.cross_entropy` takes logits, as PyTorch's does. `softmax` is the chapter's, made stable.
@@ -28,8 +28,8 @@ Seeding: `manual_seed(s)` then `normal(0, 0.01, size=(784, 10))` gives the W of
 
 import numpy as np
 
-from .data import get_fashion_mnist_labels, load_data_fashion_mnist
-from .metrics import EpochMetrics
+from ..data import get_fashion_mnist_labels, load_data_fashion_mnist
+from ..models.metrics import EpochMetrics
 from .plot import Animator, predict_ch3, set_axes, show_images
 from .traced import Parameter, cross_entropy, manual_seed, matmul, normal, softmax, zeros
 from .train import Accumulator, Updater, accuracy, evaluate_accuracy, sgd, train_ch3, train_epoch_ch3

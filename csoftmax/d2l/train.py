@@ -1,10 +1,10 @@
 """The chapter's training loop: Accumulator, accuracy, evaluate_accuracy, sgd, Updater, train_epoch_ch3,
-train_ch3 — with the chapter's semantics, on the arrays of `csoftmax.traced` (see there how
+train_ch3 — with the chapter's semantics, on the arrays of `csoftmax.d2l.traced` (see there how
 `l.sum().backward()` reaches the fused kernel).
 
 Differences from the book, each on purpose: `train_ch3` returns the per-epoch metrics (and passes
 each to `callback`) instead of asserting the book's thresholds at the end, and its Animator writes
-the figure to a file outside Jupyter (see `csoftmax.plot`).
+the figure to a file outside Jupyter (see `csoftmax.d2l.plot`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
-from .metrics import EpochMetrics
+from ..models.metrics import EpochMetrics
 from .traced import Parameter
 
 __all__ = [
@@ -128,7 +128,7 @@ def train_ch3(
 ) -> list[EpochMetrics]:
     """Train a model (defined in Chapter 3), plotting loss and accuracies after each epoch.
 
-    animator: the `csoftmax.plot.Animator` to draw on (default: the chapter's, which redraws live in
+    animator: the `csoftmax.d2l.Animator` to draw on (default: the chapter's, which redraws live in
         Jupyter and otherwise writes a file); False draws nothing.
     callback: called with each epoch's EpochMetrics, as the fast path's `SoftmaxRegression.fit` does.
     Returns the EpochMetrics of every epoch.

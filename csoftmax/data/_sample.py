@@ -13,7 +13,7 @@ from pathlib import Path
 from ._errors import DataNotFoundError
 from ._files import DataFile, FoundData, read_all
 
-SAMPLE_DIR = Path(__file__).resolve().parent / "data"
+SAMPLE_DIR = Path(__file__).resolve().parent / "sample"
 MANIFEST_NAME = "fashion-mnist-sample.json"
 LICENSE_NAME = "LICENSE-fashion-mnist.txt"
 

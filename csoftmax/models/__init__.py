@@ -1,0 +1,17 @@
+"""The models: the chapter's SGD `SoftmaxRegression`, its recipe, and what training reports."""
+
+from .metrics import EpochMetrics, RiskCoverage, confusion_matrix, risk_coverage
+from .recipe import RecipeResult, run_recipe, train_recipe
+from .softmax_regression import ModelFileError, SoftmaxRegression
+
+__all__ = [
+    "EpochMetrics",
+    "ModelFileError",
+    "RecipeResult",
+    "RiskCoverage",
+    "SoftmaxRegression",
+    "confusion_matrix",
+    "risk_coverage",
+    "run_recipe",
+    "train_recipe",
+]
