@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._validation import MAX_THREADS, natural_int, positive_float, positive_int
 from .config import get_num_threads, set_num_threads, show_config
 from .data import (
     FASHION_MNIST_LABELS,
@@ -104,30 +105,29 @@ CURVES, PREDICTIONS, WEIGHTS, CONFUSION, RISK_COVERAGE = (
 MODEL, METRICS = "model.npz", "metrics.json"
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise ValueError(text)
-    return value
+def _argument_type(check: Callable, parse: Callable[[str], object], kind: str, **limits) -> Callable[[str], object]:
+    """An argparse `type=` made of a check of csoftmax._validation: the text is parsed (int or float), then
+    checked, so the flag obeys the rule the Python API does and says so in the same words
+    ("argument --epochs: expected a positive integer, got 0")."""
+
+    def convert(text: str):
+        try:
+            value = parse(text)
+        except ValueError:  # not a number, or too many digits for int()
+            shown = text if len(text) <= 40 else text[:20] + "..."
+            raise argparse.ArgumentTypeError(f"expected {kind}, got {shown!r}") from None
+        try:
+            return check(value, None, **limits)
+        except (TypeError, ValueError) as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return convert
 
 
-def _natural_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise ValueError(text)
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not 0 < value < float("inf"):
-        raise ValueError(text)
-    return value
-
-
-_positive_int.__name__ = "positive integer"  # argparse names the type in its error message
-_natural_int.__name__ = "non-negative integer"
-_positive_float.__name__ = "positive number"
+_count = _argument_type(positive_int, int, "an integer")
+_seed = _argument_type(natural_int, int, "an integer")
+_thread_count = _argument_type(positive_int, int, "an integer", maximum=MAX_THREADS)
+_positive_number = _argument_type(positive_float, float, "a number")
 
 
 def add_data_source_arguments(parser: argparse.ArgumentParser) -> None:
@@ -136,13 +136,13 @@ def add_data_source_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--epochs", type=_positive_int, default=10, help="passes over the training set (10)")
-    parser.add_argument("--batch-size", type=_positive_int, default=256, help="examples per minibatch (256)")
-    parser.add_argument("--lr", type=_positive_float, default=0.1, help="learning rate of SGD (0.1)")
-    parser.add_argument("--seed", type=_natural_int, default=0, help="seeds the initial weights and the shuffles (0)")
+    parser.add_argument("--epochs", type=_count, default=10, help="passes over the training set (10)")
+    parser.add_argument("--batch-size", type=_count, default=256, help="examples per minibatch (256)")
+    parser.add_argument("--lr", type=_positive_number, default=0.1, help="learning rate of SGD (0.1)")
+    parser.add_argument("--seed", type=_seed, default=0, help="seeds the initial weights and the shuffles (0)")
     parser.add_argument("--backend", choices=BACKENDS, default="fused",
                         help="fused: the C++ kernel; numpy: the same recipe through csoftmax.reference (fused)")
-    parser.add_argument("--threads", type=_positive_int, metavar="N",
+    parser.add_argument("--threads", type=_thread_count, metavar="N",
                         help="threads of csoftmax's kernels (default: all cores; NumPy's BLAS is not affected)")
     add_data_source_arguments(parser)
     parser.add_argument("--out", metavar="DIR", help=f"write the run's files here (default: a new folder in ./{RUNS_DIR}/)")

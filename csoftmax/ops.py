@@ -17,7 +17,7 @@ import math
 import numpy as np
 
 from . import _core
-from ._checks import positive_int
+from ._validation import positive_int
 from .result import LinearCrossEntropyResult, check_reduction, reduce_loss
 
 __all__ = [

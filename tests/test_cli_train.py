@@ -135,10 +135,17 @@ def one_line_error(capsys):
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["train", "--epochs", "0"], "argument --epochs: invalid positive integer value: '0'"),
-        (["train", "--lr", "-1"], "argument --lr: invalid positive number value: '-1'"),
+        (["train", "--epochs", "0"], "argument --epochs: expected a positive integer, got 0"),
+        (["train", "--epochs", "ten"], "argument --epochs: expected an integer, got 'ten'"),
+        (["train", "--lr", "-1"], "argument --lr: expected a positive finite number, got -1.0"),
+        (["train", "--lr", "inf"], "argument --lr: expected a positive finite number, got inf"),
         (["train", "--backend", "torch"], "argument --backend: invalid choice: 'torch'"),
-        (["train", "--seed", "-2"], "argument --seed: invalid non-negative integer value"),
+        (["train", "--seed", "-2"], "argument --seed: expected a non-negative integer, got -2"),
+        # Huge integers used to pass argparse and end in a 1,400-character "internal error" line.
+        (["train", "--batch-size", "9223372036854775808"],
+         "argument --batch-size: expected a positive integer no larger than 9223372036854775807, got 9223372036854775808"),
+        (["train", "--threads", "3000000000"], "argument --threads: expected a positive integer no larger than"),
+        (["train", "--epochs", "9" * 5000], "argument --epochs: expected an integer, got '99999"),
         (["train", "--no-such-flag"], "unrecognized arguments: --no-such-flag"),
         (["predict"], "the following arguments are required: --model"),
     ],
@@ -149,6 +156,7 @@ def test_bad_flags_end_in_one_line(argv, message, capsys):
     assert exit_info.value.code == 2
     err = one_line_error(capsys)
     assert err.startswith("csoftmax") and ": error: " in err and message in err
+    assert len(err) < 300, err  # short, even for a 5,000-digit number
 
 
 def test_unwritable_destinations_fail_before_training(tmp_path, capsys):

@@ -45,7 +45,7 @@ def test_fit_rejects_bad_arguments():
     model = SoftmaxRegression()
     with pytest.raises(ValueError, match="backend: expected one of"):
         model.fit(train_iter, test_iter, backend="torch")
-    with pytest.raises(ValueError, match="lr: expected a positive number"):
+    with pytest.raises(ValueError, match="lr: expected a positive finite number"):
         model.fit(train_iter, test_iter, lr=0.0)
     with pytest.raises(ValueError, match="num_epochs"):
         model.fit(train_iter, test_iter, num_epochs=0)

@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from ._batching import fill_permutation, gather_scaled
-from .._checks import positive_int
+from .._validation import positive_int
 
 # Pixels are stored as 0..255 and served as value * PIXEL_SCALE, in float32: 255 maps exactly to 1.0.
 # The fused kernel's x_scale must be this same number for both paths to see the same inputs.

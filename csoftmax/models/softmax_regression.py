@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 import numpy as np
 
 from .. import _core, ops, reference
-from .._checks import positive_int
+from .._validation import positive_float, positive_int
 from ..data import PIXEL_SCALE
 from .metrics import EpochMetrics
 
@@ -137,9 +137,7 @@ class SoftmaxRegression:
         if backend not in BACKENDS:
             raise ValueError(f"backend: expected one of {BACKENDS}, got {backend!r}")
         num_epochs = positive_int(num_epochs, "num_epochs")
-        lr = float(lr)
-        if not np.isfinite(lr) or lr <= 0:
-            raise ValueError(f"lr: expected a positive number, got {lr}")
+        lr = positive_float(lr, "lr")
         images, labels = _raw_data(train_iter, "train_iter")
         _raw_data(test_iter, "test_iter")
         if images.shape[1] != self.num_inputs:
