@@ -159,3 +159,11 @@ def test_views_of_a_parameter_do_not_learn(params):
 def test_cross_entropy_checks_shapes():
     with pytest.raises(ValueError, match=r"y_hat \(n, classes\) and y \(n,\)"):
         d2l.cross_entropy(np.full((3, 2), 0.5), np.array([0, 1]))
+
+
+@pytest.mark.parametrize("label", [-1, 2, 10**12])
+def test_cross_entropy_refuses_labels_outside_the_classes(label):
+    """-1 used to index the last class (NumPy's negative indexing): a silent wrong loss."""
+    y_hat = np.full((3, 2), 0.5)
+    with pytest.raises(ValueError, match=rf"y: label {label} at position 1 is outside \[0, 2\)"):
+        d2l.cross_entropy(y_hat, np.array([0, label, 1]))

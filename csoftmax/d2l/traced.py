@@ -36,6 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import ops
+from ..reference import check_labels
 
 __all__ = [
     "Parameter",
@@ -290,6 +291,7 @@ def cross_entropy(y_hat, y):
         raise ValueError(
             f"cross_entropy: expected y_hat (n, classes) and y (n,), got shapes {probabilities.shape} and {labels.shape}"
         )
+    check_labels(labels, probabilities.shape[1])  # NumPy would read -1 as the last class
     if isinstance(origin, _Unsupported):
         because = origin.why
     elif isinstance(origin, (_Product, _Logits)):
