@@ -172,7 +172,7 @@ GOOD = {"W": np.zeros((784, 10), np.float32), "b": np.zeros(10, np.float32), "fo
         ({**GOOD, "W": np.zeros(784, np.float32)}, "W must be float32"),
         ({**GOOD, "b": np.zeros(9, np.float32)}, r"b must be float32 \(10,\)"),
         ({**GOOD, "b": np.full(10, np.nan, np.float32)}, "non-finite"),
-        ({**GOOD, "W": np.array([None] * 10, dtype=object)}, "not a readable .npz"),
+        ({**GOOD, "W": np.array([None] * 10, dtype=object)}, "W must be float32"),
     ],
 )
 def test_load_rejects_malformed_models(tmp_path, arrays, message):

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import os
 import time
-import zipfile
-import zlib
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -20,9 +18,10 @@ import numpy as np
 from .. import _core, ops, reference
 from .._validation import positive_float, positive_int
 from ..data import PIXEL_SCALE
+from ._npz import MAX_MODEL_BYTES, ModelFileError, read_checked_npz
 from .metrics import EpochMetrics
 
-__all__ = ["BACKENDS", "ModelFileError", "SoftmaxRegression"]
+__all__ = ["BACKENDS", "MAX_MODEL_BYTES", "ModelFileError", "SoftmaxRegression"]
 
 BACKENDS = ("fused", "numpy")
 FORMAT_VERSION = 1
@@ -30,10 +29,6 @@ FORMAT_VERSION = 1
 PROGRESS_STEPS = 20
 
 ProgressCallback = Callable[[int, int, int], None]  # (epoch, examples done, examples in the epoch)
-
-
-class ModelFileError(ValueError):
-    """A file that is not a readable csoftmax model (.npz with W (D, C) and b (C,), float32)."""
 
 
 class SoftmaxRegression:
@@ -192,39 +187,29 @@ class SoftmaxRegression:
     @classmethod
     def load(cls, path: str | os.PathLike) -> SoftmaxRegression:
         """Read a model written by `save`. Raises FileNotFoundError, or ModelFileError for a file that
-        is not one (not an .npz archive, missing or malformed arrays, non-finite values)."""
-        try:
-            # Opened here rather than by np.load, which leaves its file open when the archive is corrupt.
-            with open(path, "rb") as file:
-                loaded = np.load(file, allow_pickle=False)
-                if not isinstance(loaded, np.lib.npyio.NpzFile):
-                    raise ModelFileError(f"{path}: a single .npy array, not an .npz model")
-                with loaded as archive:
-                    arrays = {name: archive[name] for name in archive.files}
-        except (FileNotFoundError, IsADirectoryError, PermissionError, ModelFileError):
-            raise
-        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
-            raise ModelFileError(f"{path}: not a readable .npz model file ({exc})") from None
-        W, b = _validated(arrays, path)
+        is not one (not an .npz archive, missing, extra or malformed arrays, non-finite values). Names,
+        dtypes, shapes and sizes are checked from the archive's headers before any data is read."""
+        arrays = read_checked_npz(path, _check_model_header, ("W", "b", "format"))
+        if int(arrays["format"]) != FORMAT_VERSION:
+            raise ModelFileError(f"{path}: unknown model format {arrays['format']!r} (this csoftmax reads "
+                                 f"{FORMAT_VERSION})")
+        W, b = arrays["W"], arrays["b"]
+        if not (np.isfinite(W).all() and np.isfinite(b).all()):
+            raise ModelFileError(f"{path}: W or b holds non-finite values")
         model = cls.__new__(cls)
         model._set_parameters(W, b)
         return model
 
 
-def _validated(arrays: dict, path) -> tuple[np.ndarray, np.ndarray]:
-    expected = {"W", "b", "format"}
-    if set(arrays) != expected:
-        raise ModelFileError(f"{path}: expected the arrays {sorted(expected)}, found {sorted(arrays)}")
-    version, W, b = arrays["format"], arrays["W"], arrays["b"]
-    if version.shape != () or version.dtype.kind not in "iu" or int(version) != FORMAT_VERSION:
-        raise ModelFileError(f"{path}: unknown model format {version!r} (this csoftmax reads {FORMAT_VERSION})")
-    if W.dtype != np.float32 or W.ndim != 2 or 0 in W.shape:
-        raise ModelFileError(f"{path}: W must be float32 (D, C), got {W.dtype} {W.shape}")
-    if b.dtype != np.float32 or b.shape != (W.shape[1],):
-        raise ModelFileError(f"{path}: b must be float32 ({W.shape[1]},) to match W, got {b.dtype} {b.shape}")
-    if not (np.isfinite(W).all() and np.isfinite(b).all()):
-        raise ModelFileError(f"{path}: W or b holds non-finite values")
-    return W, b
+def _check_model_header(name: str, dtype: np.dtype, shape: tuple, earlier: dict) -> str | None:
+    """What is wrong with an array `save` writes, judged from its .npy header (W, then b, then format)."""
+    if name == "W" and (dtype != np.float32 or len(shape) != 2 or 0 in shape):
+        return f"W must be float32 (D, C), got {dtype} {shape}"
+    if name == "b" and (dtype != np.float32 or shape != (earlier["W"][1][1],)):
+        return f"b must be float32 ({earlier['W'][1][1]},) to match W, got {dtype} {shape}"
+    if name == "format" and (shape != () or dtype.kind not in "iu"):
+        return f"unknown model format: a {dtype} array of shape {shape} (this csoftmax reads {FORMAT_VERSION})"
+    return None
 
 
 def _raw_data(data_iter, name: str) -> tuple[np.ndarray, np.ndarray]:
