@@ -103,6 +103,7 @@ CURVES, PREDICTIONS, WEIGHTS, CONFUSION, RISK_COVERAGE = (
     "curves.png", "predictions.png", "weights.png", "confusion.png", "risk-coverage.png",
 )  # fmt: skip
 MODEL, METRICS = "model.npz", "metrics.json"
+RUN_FILE_NAMES = (CURVES, PREDICTIONS, WEIGHTS, CONFUSION, RISK_COVERAGE, MODEL, METRICS)
 
 
 def _argument_type(check: Callable, parse: Callable[[str], object], kind: str, **limits) -> Callable[[str], object]:
@@ -167,6 +168,19 @@ def _writable_dir(path: Path, flag: str) -> Path:
     return path
 
 
+def _writable_file(path: Path, flag: str) -> Path:
+    """Check, before any work is done, that a file can be written at `path`: nothing but a regular file
+    is there, and its folder can be written (and is created if needed)."""
+    if path.is_dir():
+        raise CommandError(f"cannot write to {flag} {path}: it is a directory")
+    if path.exists() and not path.is_file():  # a FIFO would block the write, a device would take it
+        raise CommandError(f"cannot write to {flag} {path}: it is not a regular file")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise CommandError(f"cannot write to {flag} {path}: permission denied")
+    _writable_dir(path.parent, flag)
+    return path
+
+
 def _new_run_dir(backend: str) -> Path:
     """A folder of its own for this run: csoftmax-runs/<date>-<time>-<backend>[-n]."""
     stem = Path(RUNS_DIR) / f"{time.strftime('%Y%m%d-%H%M%S')}-{backend}"
@@ -204,9 +218,9 @@ class ProgressBar:
 def run_train(args: argparse.Namespace) -> int:
     source = _data_source(args)
     out = _writable_dir(Path(args.out), "--out") if args.out else _new_run_dir(args.backend)
-    metrics_path = Path(args.metrics) if args.metrics else None
-    if metrics_path is not None:
-        _writable_dir(metrics_path.parent, "--metrics")
+    for name in RUN_FILE_NAMES:
+        _writable_file(out / name, "--out")
+    metrics_path = _writable_file(Path(args.metrics), "--metrics") if args.metrics else None
     if args.threads:
         set_num_threads(args.threads)
     say = (lambda *lines: None) if args.quiet else (lambda *lines: print(*lines, sep="\n", flush=True))

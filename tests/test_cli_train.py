@@ -2,6 +2,7 @@
 
 import io
 import json
+import os
 import re
 import subprocess
 import sys
@@ -157,6 +158,32 @@ def test_bad_flags_end_in_one_line(argv, message, capsys):
     err = one_line_error(capsys)
     assert err.startswith("csoftmax") and ": error: " in err and message in err
     assert len(err) < 300, err  # short, even for a 5,000-digit number
+
+
+def test_metrics_path_that_is_a_directory_fails_before_training(tmp_path, capsys):
+    """`--metrics DIR` used to fail only after training, losing the run's metrics."""
+    (tmp_path / "dir").mkdir()
+    assert main(["train", "--sample", "--out", str(tmp_path / "run"), "--metrics", str(tmp_path / "dir")]) == 1
+    err = one_line_error(capsys)
+    assert f"cannot write to --metrics {tmp_path / 'dir'}: it is a directory" in err
+    assert not (tmp_path / "run" / "model.npz").exists() and "epoch" not in capsys.readouterr().out
+
+
+def test_a_directory_where_a_run_file_goes_fails_before_training(tmp_path, capsys):
+    (tmp_path / "run" / "model.npz").mkdir(parents=True)
+    assert main(["train", "--sample", "--out", str(tmp_path / "run")]) == 1
+    assert f"cannot write to --out {tmp_path / 'run' / 'model.npz'}: it is a directory" in one_line_error(capsys)
+    assert not (tmp_path / "run" / "curves.png").exists() and "epoch" not in capsys.readouterr().out
+
+
+def test_out_path_that_is_a_fifo_fails_before_training(tmp_path, capsys):
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    assert main(["train", "--sample", "--out", str(fifo)]) == 1
+    assert f"cannot write to --out {fifo}" in one_line_error(capsys)
+    assert main(["train", "--sample", "--out", str(tmp_path / "run"), "--metrics", str(fifo)]) == 1
+    assert f"cannot write to --metrics {fifo}: it is not a regular file" in one_line_error(capsys)
+    assert not (tmp_path / "run" / "model.npz").exists()
 
 
 def test_unwritable_destinations_fail_before_training(tmp_path, capsys):

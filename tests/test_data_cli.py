@@ -1,5 +1,6 @@
 """`csoftmax data`: where the data is, sizes and verification; errors in one line, no traceback."""
 
+import os
 import subprocess
 import sys
 
@@ -87,3 +88,18 @@ def test_python_dash_m_runs_the_command(tmp_path):
                             timeout=60, check=False, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "Fashion-MNIST, embedded sample" in result.stdout
+
+
+@pytest.mark.parametrize("make, description", [(lambda p: p.mkdir(), "a directory"),
+                                               (os.mkfifo, "a FIFO (named pipe)")])
+def test_data_dir_with_something_else_where_a_file_should_be(fake_fashion_mnist, tmp_path, capsys, make,
+                                                             description):
+    directory = fake_fashion_mnist.write(tmp_path / "mine", compress=False, names=list(fake_fashion_mnist.contents)[1:])
+    make(directory / "train-images-idx3-ubyte")
+    for argv in (["data", "--data-dir", str(directory)], ["data", "--download", "--data-dir", str(directory)],
+                 ["train", "--data-dir", str(directory), "--out", str(tmp_path / "run")]):
+        assert main(argv) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "Traceback" not in err, err
+        assert f"{directory / 'train-images-idx3-ubyte'}: {description} where the data file" in err, err
+        assert "mirror" not in err

@@ -2,6 +2,8 @@
 
 import gzip
 import hashlib
+import os
+import re
 import shutil
 from pathlib import Path
 
@@ -183,3 +185,32 @@ def test_a_damaged_sample_is_detected(tmp_path):
     (directory / "fashion-mnist-sample.json").unlink()
     with pytest.raises(DataNotFoundError, match="the embedded Fashion-MNIST sample is missing"):
         read_sample(directory)
+
+
+def _make_special(path, kind):
+    if kind == "directory":
+        path.mkdir()
+    elif kind == "FIFO":
+        os.mkfifo(path)  # never opened: reading it would block
+    else:
+        path.symlink_to(path.parent / "nowhere")
+
+
+@pytest.mark.parametrize("kind, description", [("directory", "a directory"), ("FIFO", "a FIFO (named pipe)"),
+                                               ("link", "a broken symbolic link")])
+def test_something_else_where_a_data_file_should_be_is_named(fake_fashion_mnist, data_places, tmp_path, kind,
+                                                             description):
+    """Used to be skipped as missing, so data_dir= ended in "no mirror configured"."""
+    names = list(fake_fashion_mnist.contents)
+    directory = fake_fashion_mnist.write(tmp_path / "mine", names=names[:1] + names[2:])
+    odd = directory / f"{names[1]}.gz"
+    _make_special(odd, kind)
+    for download in (True, False):
+        with pytest.raises(DataFormatError, match=f"^{odd}: {re.escape(description)} where the data file "
+                                                  f"{names[1]} should be$"):
+            load_fashion_mnist(directory, download=download)
+    # The same in a searched location, which is not silently skipped either.
+    fake_fashion_mnist.write(data_places["system"], names=names[:1] + names[2:])
+    _make_special(data_places["system"] / f"{names[1]}.gz", kind)
+    with pytest.raises(DataFormatError, match=re.escape(description)):
+        load_fashion_mnist(sample=False, download=False)

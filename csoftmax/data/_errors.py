@@ -19,7 +19,8 @@ class FashionMNISTError(Exception):
 
 class DataFormatError(FashionMNISTError, ValueError):
     """A file is not a well-formed (optionally gzip/xz-compressed) IDX file: bad magic, a header that
-    disagrees with the length, a truncated or corrupt compressed stream."""
+    disagrees with the length, a truncated or corrupt compressed stream; or something other than a file
+    (a directory, a FIFO) where a data file should be."""
 
 
 class ChecksumError(FashionMNISTError, ValueError):

@@ -58,12 +58,28 @@ STORED_SUFFIXES = (".gz", ".xz", "")
 
 
 def find_file(directory: Path, file: DataFile) -> Path | None:
-    """The first of name.gz, name.xz, name that exists in `directory`, or None."""
+    """The first of name.gz, name.xz, name that exists in `directory`, or None.
+
+    Something else under one of those names (a directory, a FIFO, a broken link) raises DataFormatError
+    saying so: skipping it as missing would end in a misleading "missing" or download error, and
+    opening a FIFO would block.
+    """
     for suffix in STORED_SUFFIXES:
         path = Path(directory) / (file.name + suffix)
         if path.is_file():
             return path
+        if path.is_symlink() or path.exists():
+            raise DataFormatError(f"{path}: {_kind_of(path)} where the data file {file.name} should be")
     return None
+
+
+def _kind_of(path: Path) -> str:
+    """What stands at `path`, which is not a regular file, in a few words."""
+    if not path.exists():
+        return "a broken symbolic link"
+    kinds = ((Path.is_dir, "a directory"), (Path.is_fifo, "a FIFO (named pipe)"), (Path.is_socket, "a socket"),
+             (Path.is_block_device, "a device"), (Path.is_char_device, "a device"))
+    return next((kind for is_kind, kind in kinds if is_kind(path)), "not a regular file")
 
 
 def read_verified(path: Path, file: DataFile) -> tuple[bytes, VerifiedFile]:
