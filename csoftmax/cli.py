@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._progress import ProgressBar
 from ._validation import MAX_THREADS, natural_int, positive_float, positive_int
 from .config import get_num_threads, set_num_threads, show_config
 from .data import (
@@ -196,23 +197,14 @@ def _new_run_dir(backend: str) -> Path:
     raise CommandError(f"too many runs named {stem} (use --out DIR)")
 
 
-class ProgressBar:
-    """`epoch  3 [##########..........]  50%` redrawn in place on a terminal; `clear()` before other output."""
-
-    WIDTH = 30
+class _EpochProgress:
+    """The trainer's progress callback: `epoch  3  50% [###############...............]`."""
 
     def __init__(self, stream):
-        self.stream = stream
+        self.bar = ProgressBar(stream, width=30)
 
     def __call__(self, epoch: int, done: int, total: int) -> None:
-        filled = self.WIDTH * done // total
-        bar = "#" * filled + "." * (self.WIDTH - filled)
-        self.stream.write(f"\repoch {epoch:>2} [{bar}] {100 * done // total:3d}%")
-        self.stream.flush()
-
-    def clear(self) -> None:
-        self.stream.write("\r" + " " * (self.WIDTH + 20) + "\r")
-        self.stream.flush()
+        self.bar.update(f"epoch {epoch:>2}", done, total)
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -224,7 +216,7 @@ def run_train(args: argparse.Namespace) -> int:
     if args.threads:
         set_num_threads(args.threads)
     say = (lambda *lines: None) if args.quiet else (lambda *lines: print(*lines, sep="\n", flush=True))
-    progress = ProgressBar(sys.stderr) if not args.quiet and sys.stderr.isatty() else None
+    progress = _EpochProgress(sys.stderr) if not args.quiet and sys.stderr.isatty() else None
 
     from .d2l.plot import training_animator  # matplotlib only for the commands that draw
 
@@ -232,7 +224,7 @@ def run_train(args: argparse.Namespace) -> int:
 
     def on_epoch(metrics: EpochMetrics) -> None:
         if progress is not None:
-            progress.clear()
+            progress.bar.clear()
         say(str(metrics))
         animator.add_epoch(metrics)
 

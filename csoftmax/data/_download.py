@@ -17,8 +17,8 @@ import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
 
+from .._progress import ProgressBar
 from ._errors import DownloadError
 from ._files import DataFile, read_verified
 
@@ -83,7 +83,7 @@ def _fetch_verified(url: str, destination: Path, file: DataFile, show_progress: 
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response, open(temporary, "xb") as out:
             announced = _content_length(response)
-            bar = ProgressBar(destination.name, announced) if show_progress else None
+            bar = ProgressBar(sys.stderr) if show_progress else None
             received = 0
             try:
                 while chunk := response.read(CHUNK_BYTES):
@@ -92,10 +92,10 @@ def _fetch_verified(url: str, destination: Path, file: DataFile, show_progress: 
                         raise DownloadError(f"response is larger than {max_bytes} bytes: not {destination.name}")
                     out.write(chunk)
                     if bar:
-                        bar.update(received)
+                        bar.update(destination.name, received, announced, _megabytes(received, announced))
             finally:
                 if bar:
-                    bar.close()
+                    bar.finish()
             if announced is not None and received != announced:
                 raise DownloadError(f"interrupted: received {received} of {announced} bytes")
             out.flush()
@@ -104,6 +104,10 @@ def _fetch_verified(url: str, destination: Path, file: DataFile, show_progress: 
         os.replace(temporary, destination)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def _megabytes(done: int, total: int | None) -> str:
+    return f"  {done / 1e6:.1f}/{total / 1e6:.1f} MB" if total else f"  {done / 1e6:.1f} MB"
 
 
 def _content_length(response) -> int | None:
@@ -125,38 +129,3 @@ def _describe(exc: BaseException) -> str:
         return "timed out"
     return str(exc) or type(exc).__name__
 
-
-class ProgressBar:
-    """`name  42% [########........]  11.1/26.4 MB` redrawn in place, at most ten times a second."""
-
-    WIDTH = 24
-
-    def __init__(self, name: str, total: int | None, stream: TextIO | None = None):
-        self.name, self.total = name, total
-        self.stream = stream if stream is not None else sys.stderr
-        self.done = 0
-        self.last_draw = 0.0
-
-    def update(self, done: int) -> None:
-        self.done = done
-        now = time.monotonic()
-        if now - self.last_draw >= 0.1:
-            self.last_draw = now
-            self._draw()
-
-    def close(self) -> None:
-        self._draw()
-        self.stream.write("\n")
-        self.stream.flush()
-
-    def _draw(self) -> None:
-        megabytes = self.done / 1e6
-        if self.total:
-            fraction = min(self.done / self.total, 1.0)
-            filled = round(fraction * self.WIDTH)
-            bar = "#" * filled + "." * (self.WIDTH - filled)
-            line = f"{self.name}  {fraction:4.0%} [{bar}]  {megabytes:.1f}/{self.total / 1e6:.1f} MB"
-        else:
-            line = f"{self.name}  {megabytes:.1f} MB"
-        self.stream.write("\r" + line)
-        self.stream.flush()
