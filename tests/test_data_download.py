@@ -2,13 +2,28 @@
 clear error naming the mirror, and never leaves a partial or wrong file behind."""
 
 import gzip
+import http.server
+import os
+import signal
 import socket
+import subprocess
+import sys
+import threading
+import time
 
 import numpy as np
 import pytest
 
-from csoftmax.data._download import ProgressBar, configured_mirrors, download_verified
-from csoftmax.data import DataWarning, DownloadError, load_fashion_mnist
+from csoftmax.data._download import (
+    DEADLINE_ENV,
+    DEFAULT_DEADLINE_SECONDS,
+    STALE_GRACE_SECONDS,
+    ProgressBar,
+    configured_mirrors,
+    download_deadline,
+    download_verified,
+)
+from csoftmax.data import DataNotFoundError, DataWarning, DownloadError, load_fashion_mnist
 
 NAME = "train-labels-idx1-ubyte"  # a small file of the fake set
 
@@ -162,3 +177,138 @@ def test_an_interrupt_mid_download_leaves_nothing(fake_fashion_mnist, mirror_ser
     with pytest.raises(KeyboardInterrupt):
         download_verified(spec(fake_fashion_mnist), tmp_path, [base], progress=True)
     assert_nothing_left(tmp_path)
+
+
+# --- an overall deadline -------------------------------------------------------------------------------
+
+
+class TrickleServer:
+    """An HTTP server on 127.0.0.1 announcing `total` bytes, then sending 2 KB every 0.5 s: never idle
+    long enough for a per-read timeout, so only an overall deadline stops it."""
+
+    def __init__(self, total=60_000):
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                self.send_response(200)
+                self.send_header("Content-Length", str(total))
+                self.end_headers()
+                try:
+                    for _ in range(total // 2048):
+                        self.wfile.write(b"\x00" * 2048)
+                        self.wfile.flush()
+                        time.sleep(0.5)
+                except OSError:  # the client gave up
+                    pass
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def trickle_server():
+    server = TrickleServer()
+    yield server
+    server.close()
+
+
+def test_a_trickling_mirror_fails_within_the_deadline(fake_fashion_mnist, trickle_server, tmp_path):
+    start = time.monotonic()
+    with pytest.raises(DownloadError, match=r"took longer than the 1.5 s deadline \(received [\d,]+ of "
+                                            r"60,000 bytes; set \$CSOFTMAX_DOWNLOAD_DEADLINE"):
+        download_verified(spec(fake_fashion_mnist), tmp_path, [trickle_server.url], deadline=1.5)
+    assert time.monotonic() - start < 1.5 + 1.0  # the deadline, plus less than one trickle step
+    assert_nothing_left(tmp_path)
+
+
+def test_the_deadline_has_a_default_and_an_environment_setting(monkeypatch):
+    monkeypatch.delenv(DEADLINE_ENV, raising=False)
+    assert download_deadline() == DEFAULT_DEADLINE_SECONDS and 60 <= DEFAULT_DEADLINE_SECONDS <= 3600
+    monkeypatch.setenv(DEADLINE_ENV, "2.5")
+    assert download_deadline() == 2.5
+    for bad in ("0", "-1", "soon", "nan"):
+        monkeypatch.setenv(DEADLINE_ENV, bad)
+        with pytest.raises(ValueError, match=f"\\${DEADLINE_ENV}: expected a positive"):
+            download_deadline()
+
+
+def test_load_uses_the_deadline_from_the_environment(fake_fashion_mnist, trickle_server, data_places, monkeypatch):
+    monkeypatch.setenv(DEADLINE_ENV, "1")
+    start = time.monotonic()
+    with pytest.raises(DataNotFoundError, match="took longer than the 1 s deadline"):
+        load_fashion_mnist(mirrors=[trickle_server.url], sample=False)
+    assert time.monotonic() - start < 1 + 1.0
+
+
+# --- partial files of killed downloads --------------------------------------------------------------------
+
+DOWNLOAD_IN_A_CHILD = """
+import sys
+from pathlib import Path
+from csoftmax.data._files import DataFile
+from csoftmax.data._download import download_verified
+download_verified(DataFile(sys.argv[1], int(sys.argv[2]), sys.argv[3]), Path(sys.argv[4]), [sys.argv[5]],
+                  progress=False, deadline=600)
+"""
+
+
+def start_download_in_a_child(file, directory, url):
+    """A separate process downloading `file` from the (trickling) mirror; returns it once its .part exists."""
+    before = set(directory.glob("*.part"))
+    child = subprocess.Popen([sys.executable, "-c", DOWNLOAD_IN_A_CHILD, file.name, str(file.size), file.sha256,
+                              str(directory), url], cwd=directory.parent)
+    for _ in range(200):
+        if set(directory.glob("*.part")) - before or child.poll() is not None:
+            break
+        time.sleep(0.05)
+    assert child.poll() is None, "the child download ended early"
+    return child
+
+
+def test_a_killed_downloads_part_file_is_removed_by_the_next_download(fake_fashion_mnist, trickle_server,
+                                                                      mirror_server, tmp_path):
+    directory = tmp_path / "cache"
+    directory.mkdir()
+    killed = start_download_in_a_child(spec(fake_fashion_mnist), directory, trickle_server.url)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    [stale] = directory.glob("*.part")  # nothing could clean up after SIGKILL
+    old = time.time() - 2 * STALE_GRACE_SECONDS
+    os.utime(stale, (old, old))
+
+    alive = start_download_in_a_child(spec(fake_fashion_mnist, "t10k-labels-idx1-ubyte"), directory,
+                                      trickle_server.url)
+    try:
+        [busy] = [p for p in directory.glob("*.part") if p != stale]
+        os.utime(busy, (old, old))  # old, but its download is alive: it must stay
+        base = mirror_server.serve("m", fake_fashion_mnist.gzipped)
+        download_verified(spec(fake_fashion_mnist), directory, [base], progress=False)
+        assert not stale.exists() and busy.exists()
+        assert sorted(p.name for p in directory.iterdir()) == sorted([f"{NAME}.gz", busy.name])
+    finally:
+        alive.kill()
+        alive.wait()
+
+
+def test_a_fresh_unlocked_part_file_is_left_alone(fake_fashion_mnist, mirror_server, tmp_path):
+    """Between creating its .part file and locking it, a download is not yet locked: a grace period
+    keeps another process from removing it in that moment."""
+    fresh = tmp_path / f".{NAME}.gz.12345-0123abcd.part"
+    fresh.write_bytes(b"partial")
+    other = tmp_path / ".unrelated.part"
+    other.write_bytes(b"not ours")
+    old = time.time() - 2 * STALE_GRACE_SECONDS
+    os.utime(other, (old, old))
+    download_verified(spec(fake_fashion_mnist), tmp_path, [mirror_server.serve("m", fake_fashion_mnist.gzipped)])
+    assert fresh.exists() and other.exists()
+    os.utime(fresh, (old, old))
+    download_verified(spec(fake_fashion_mnist), tmp_path, [mirror_server.serve("m", fake_fashion_mnist.gzipped)])
+    assert not fresh.exists() and other.exists()
