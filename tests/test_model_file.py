@@ -84,14 +84,25 @@ def test_a_header_disagreeing_with_its_member_size(tmp_path):
     assert_refused(path, "W.npy: its header declares 31,360 bytes of data (float32 (784, 10)), the member holds 400")
 
 
-def _deflated_zeros(archive, name, size):
-    """Add a member of `size` zero bytes, deflated, without holding them in memory."""
+def _deflated_zeros(archive, name, size, prefix=b""):
+    """Add a member of `prefix` and `size` zero bytes, deflated, without holding them in memory."""
     info = zipfile.ZipInfo(name)
     info.compress_type = zipfile.ZIP_DEFLATED
     with archive.open(info, "w", force_zip64=True) as member:
+        member.write(prefix)
         chunk = bytes(1 << 20)
         for _ in range(size >> 20):
             member.write(chunk)
+
+
+def test_a_header_declaring_a_200_MB_length_is_never_read(tmp_path):
+    """NumPy's header reader reads the length a header states before it refuses a long one."""
+    path = write_zip(tmp_path / "long-header.npz", {"b.npy": GOOD["b.npy"], "format.npy": GOOD["format.npy"]})
+    size = 200 << 20
+    with zipfile.ZipFile(path, "a") as archive:
+        _deflated_zeros(archive, "W.npy", size, prefix=b"\x93NUMPY\x02\x00" + struct.pack("<I", size))
+    assert path.stat().st_size < 1 << 20
+    assert_refused(path, "W.npy: not a .npy array (a header of 209,715,200 bytes, more than 10,000)")
 
 
 def test_an_extra_member_declaring_100_MB_is_never_read(tmp_path):

@@ -4,8 +4,8 @@ An .npz file is a zip archive of .npy members. Everything that decides how much 
 first, from the zip directory and each member's .npy header, and only then is any array data read:
 
 - the members are exactly the expected names, stored (np.savez) or deflated (np.savez_compressed);
-- each header is a .npy header (versions 1.0 and 2.0) whose dtype and shape the caller accepts, and
-  whose data is no larger than MAX_MODEL_BYTES in all;
+- each header is a .npy header (versions 1.0 and 2.0) of at most MAX_HEADER_BYTES, whose dtype and
+  shape the caller accepts, and whose data is no larger than MAX_MODEL_BYTES in all;
 - each member's declared uncompressed size is its header plus exactly the data the header declares,
   and one its compressed size can produce (equal for a stored member; at most DEFLATE_MAX_RATIO times
   larger for a deflated one): the zip reader stops at the declared size, so nothing more is ever
@@ -14,6 +14,7 @@ first, from the zip directory and each member's .npy header, and only then is an
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import zipfile
@@ -30,6 +31,10 @@ MAX_MODEL_BYTES = 1 << 30
 DEFLATE_MAX_RATIO = 1032
 _METHODS = {zipfile.ZIP_STORED: 1, zipfile.ZIP_DEFLATED: DEFLATE_MAX_RATIO}
 _HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+_LENGTH_BYTES = {(1, 0): 2, (2, 0): 4}  # the little-endian header length after the magic string
+# NumPy reads a header of whatever length the file states before judging it (refusing more than 10,000
+# characters only afterwards); a header's length is checked here first. A model's header is 128 bytes.
+MAX_HEADER_BYTES = 10_000
 
 # check(name, dtype, shape, {earlier name: (dtype, shape)}) -> what is wrong with that array, or None.
 HeaderCheck = Callable[[str, np.dtype, tuple, dict], "str | None"]
@@ -92,10 +97,14 @@ def _read_header(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path) -> tuple
     with archive.open(info) as stream:
         try:
             version = np.lib.format.read_magic(stream)
-            reader = _HEADER_READERS.get(version)
-            if reader is None:
+            if version not in _HEADER_READERS:
                 raise ValueError(f".npy format version {version[0]}.{version[1]} is not supported")
-            shape, fortran_order, dtype = reader(stream)
+            length = stream.read(_LENGTH_BYTES[version])
+            header_bytes = int.from_bytes(length, "little")
+            if header_bytes > MAX_HEADER_BYTES:
+                raise ValueError(f"a header of {header_bytes:,} bytes, more than {MAX_HEADER_BYTES:,}")
+            header = stream.read(header_bytes)
+            shape, fortran_order, dtype = _HEADER_READERS[version](io.BytesIO(length + header))
         except (ValueError, EOFError, SyntaxError) as exc:
             raise ModelFileError(f"{path}: {info.filename}: not a .npy array ({exc})") from None
         return dtype, tuple(shape), stream.tell()
