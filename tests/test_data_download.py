@@ -225,7 +225,8 @@ def test_a_trickling_mirror_fails_within_the_deadline(fake_fashion_mnist, trickl
     with pytest.raises(DownloadError, match=r"took longer than the 1.5 s deadline \(received [\d,]+ of "
                                             r"60,000 bytes; set \$CSOFTMAX_DOWNLOAD_DEADLINE"):
         download_verified(spec(fake_fashion_mnist), tmp_path, [trickle_server.url], deadline=1.5)
-    assert time.monotonic() - start < 1.5 + 1.0  # the deadline, plus less than one trickle step
+    # The deadline, plus a trickle step and slack for a loaded machine; the whole body would take 15 s.
+    assert time.monotonic() - start < 1.5 + 3.0
     assert_nothing_left(tmp_path)
 
 
@@ -245,7 +246,7 @@ def test_load_uses_the_deadline_from_the_environment(fake_fashion_mnist, trickle
     start = time.monotonic()
     with pytest.raises(DataNotFoundError, match="took longer than the 1 s deadline"):
         load_fashion_mnist(mirrors=[trickle_server.url], sample=False)
-    assert time.monotonic() - start < 1 + 1.0
+    assert time.monotonic() - start < 1 + 3.0
 
 
 # --- partial files of killed downloads --------------------------------------------------------------------
@@ -265,7 +266,7 @@ def start_download_in_a_child(file, directory, url):
     before = set(directory.glob("*.part"))
     child = subprocess.Popen([sys.executable, "-c", DOWNLOAD_IN_A_CHILD, file.name, str(file.size), file.sha256,
                               str(directory), url], cwd=directory.parent)
-    for _ in range(200):
+    for _ in range(600):  # up to 30 s for the child to start on a busy machine
         if set(directory.glob("*.part")) - before or child.poll() is not None:
             break
         time.sleep(0.05)
