@@ -204,9 +204,10 @@ def test_automatic_choice_of_kernel(C, options, expected):
 def test_tiled_matches_the_naive_kernel():
     X, W, b, y, _, _ = make_problem(MICRO_ROWS * 2 + 3, 300, CLASS_BLOCK + 9, np.float32)
     y[3] = -7
-    args = (X, np.ascontiguousarray(W.T), b, y, None, 1.0, True, 0.2, -7, None, True, True, True, True)
-    tiled = _core.tiled_linear_cross_entropy(*args, naive=False)
-    naive = _core.tiled_linear_cross_entropy(*args, naive=True)
+    options = dict(mean=True, label_smoothing=0.2, ignore_index=-7, layout="CD", want_lse=True, grad_weight=True,
+                   grad_input=True)
+    tiled = _core.tiled_linear_cross_entropy(X, np.ascontiguousarray(W.T), b, y, naive=False, **options)
+    naive = _core.tiled_linear_cross_entropy(X, np.ascontiguousarray(W.T), b, y, naive=True, **options)
     assert tiled[1:3] == naive[1:3]  # counted rows, correct
     for i, name in enumerate(["row_loss", "lse", "grad_W", "grad_b", "grad_X"], start=3):
         assert_close(tiled[i], naive[i], name)
