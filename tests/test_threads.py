@@ -31,16 +31,17 @@ def run_all(B, D, C, dtype):
 @pytest.mark.parametrize("dtype", [np.float32, np.uint8], ids=["f32", "u8"])
 # every shape has enough work (>= 2^20 multiply-adds per batch) for the kernels to use threads
 @pytest.mark.parametrize("B, D, C", [(256, 784, 10), (1000, 100, 17), (4096, 64, 5), (130, 100, 100)])
-def test_one_and_two_threads_give_identical_results(B, D, C, dtype, restore_threads):
-    assert B * D * C >= 1 << 20  # worth_threads (src_cpp/csoftmax/threads.hpp): else both runs use one thread
+def test_any_thread_count_gives_identical_results(B, D, C, dtype, restore_threads):
+    """1 thread against 2, 3 and 4: odd counts split the blocks unevenly."""
+    assert B * D * C >= 1 << 20  # worth_threads (src_cpp/csoftmax/parallel/threads.hpp): else all use one thread
     csoftmax.set_num_threads(1)
     assert csoftmax.get_num_threads() == 1
     single = run_all(B, D, C, dtype)
-    csoftmax.set_num_threads(2)
-    assert csoftmax.get_num_threads() == 2
-    double = run_all(B, D, C, dtype)
-    for i, (a, b) in enumerate(zip(single, double)):
-        np.testing.assert_array_equal(a, b, err_msg=f"output {i}")
+    for threads in (2, 3, 4):
+        csoftmax.set_num_threads(threads)
+        assert csoftmax.get_num_threads() == threads
+        for i, (a, b) in enumerate(zip(single, run_all(B, D, C, dtype))):
+            np.testing.assert_array_equal(a, b, err_msg=f"output {i}, {threads} threads")
 
 
 def test_thread_setting_is_validated(restore_threads):

@@ -225,20 +225,21 @@ def test_transposed_view_of_w_is_read_in_place():
 
 
 @pytest.mark.parametrize("layout", ["DC", "CD"])
-def test_one_and_two_threads_give_identical_results(layout, restore_threads):
+def test_any_thread_count_gives_identical_results(layout, restore_threads):
     X, W, b, y, x_scale, rows = make_problem(2 * ROW_BLOCK + 9, 70, 3 * CLASS_BLOCK + 7, np.uint8, rows=True)
     y[::7] = -1
     W = np.ascontiguousarray(W.T) if layout == "CD" else W
     results = []
-    for threads in (1, 2):
+    for threads in (1, 2, 3, 4):  # odd counts: work items shared unevenly
         csoftmax.set_num_threads(threads)
         results.append(csoftmax.linear_cross_entropy(X, W, b, y, x_scale=x_scale, rows=rows, grad_input=True,
                                                      ignore_index=-1, label_smoothing=0.1, return_lse=True,
                                                      reduction="none", layout=layout))
-    one, two = results
-    assert one.correct == two.correct
-    for name in ("loss", "grad_W", "grad_b", "grad_X", "lse"):
-        np.testing.assert_array_equal(getattr(one, name), getattr(two, name), err_msg=name)
+    one = results[0]
+    for threads, other in enumerate(results[1:], start=2):
+        assert one.correct == other.correct
+        for name in ("loss", "grad_W", "grad_b", "grad_X", "lse"):
+            np.testing.assert_array_equal(getattr(one, name), getattr(other, name), err_msg=f"{name}, {threads} threads")
 
 
 # --- bad input ------------------------------------------------------------------------------------
