@@ -155,7 +155,7 @@ def bench_steady_step(repeats, peak, steps=400):
     X, W, b, y, x_scale = make_step_problem(256, 784, 10, np.uint8)
     order = np.tile(np.arange(256, dtype=np.int64), steps)
     for threads in peak:  # probe again, now: noise only ever lowers a measured peak, so keep the higher
-        peak[threads] = max(peak[threads], _core.peak_fma_flops(threads))
+        peak[threads] = max(peak[threads], _core.peak_fma_flops(threads)[0])
     labels = y.astype(np.int64)
     flops = 4.0 * 256 * 784 * 10
     result = {"flops_per_step": flops, "steps": steps}
@@ -445,7 +445,7 @@ def main(argv=None):
     slow_repeats = 1 if args.quick else 3
 
     threads = csoftmax.build_info()["available_threads"]
-    peak = {t: _core.peak_fma_flops(t, 2_000_000 if not args.quick else 500_000) for t in sorted({1, threads})}
+    peak = {t: _core.peak_fma_flops(t, 2_000_000 if not args.quick else 500_000)[0] for t in sorted({1, threads})}
     results = {"quick": args.quick, "environment": environment(peak)}
     print_environment(results["environment"])
     print("\nmeasuring... (kernel step)", flush=True)

@@ -1,5 +1,9 @@
 """csoftmax: softmax regression from scratch, with a fused C++ linear + softmax + cross-entropy kernel."""
 
+from ._isa import check_this_cpu
+
+check_this_cpu()  # before _core: a build for instructions this CPU lacks would die of SIGILL on import
+
 try:
     from . import _core  # noqa: F401
 except ImportError as exc:  # pragma: no cover - only without a built extension

@@ -26,9 +26,17 @@ def get_num_threads() -> int:
 
 
 def set_num_threads(n: int) -> None:
-    """Use n threads in the kernels; 0 restores the default. Results do not depend on n."""
+    """Use n threads in the kernels; 0 restores the default. Results do not depend on n.
+
+    At most `_core.max_threads()` (4 per processor, at least 64): more threads than processors only take
+    turns, while each costs its scratch memory.
+    """
     if not isinstance(n, (int, np.integer)) or isinstance(n, bool):
         raise TypeError(f"set_num_threads: expected an integer, got {type(n).__name__}")
+    limit = _core.max_threads()
+    if not 0 <= int(n) <= limit:
+        raise ValueError(f"set_num_threads: expected 0 (the default) or a thread count of at most {limit} "
+                         f"(4 per processor, at least 64), got {n}")
     _core.set_num_threads(int(n))
 
 

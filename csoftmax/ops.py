@@ -100,7 +100,7 @@ def _rows_op(logits, what, axis):
     Z = np.moveaxis(Z, axis, -1)
     shape = Z.shape
     Z = _as_float32(Z.reshape(-1, shape[-1]), "logits", 2)
-    return np.moveaxis(_core.softmax_rows(Z, what, None).reshape(shape), -1, axis)
+    return np.moveaxis(_core.softmax_rows(Z, what).reshape(shape), -1, axis)
 
 
 def softmax(logits, axis=-1):
@@ -124,13 +124,13 @@ def cross_entropy(logits, y, reduction="mean"):
     labels = _as_labels(y, "y")
     if len(labels) != len(Z):
         raise ValueError(f"y: expected {len(Z)} labels for logits of shape {Z.shape}, got {len(labels)}")
-    return reduce_loss(_core.softmax_rows(Z, "cross_entropy", labels), reduction)
+    return reduce_loss(_core.softmax_rows(Z, "cross_entropy", y=labels), reduction)
 
 
 def _forward(X, W, b, x_scale, what, rows=None):
-    Wa, class_major, _ = _as_weights(W, "DC")  # a transposed view (the model's W) is read in place
-    return _core.linear_forward(_as_features(X), Wa, _as_float32(b, "b", 1), _as_rows(rows), _as_scale(x_scale), what,
-                                not class_major)
+    Wa, layout = _as_weights(W, "DC")  # a transposed view (the model's W) is read in place
+    return _core.linear_forward(_as_features(X), Wa, _as_float32(b, "b", 1), what, rows=_as_rows(rows),
+                                x_scale=_as_scale(x_scale), layout=layout)
 
 
 def linear_softmax(X, W, b, x_scale=1.0, *, rows=None):
@@ -174,20 +174,24 @@ LAYOUTS = ("DC", "CD")
 KERNELS = ("auto", "single_pass", "tiled")
 
 
+def _other_layout(layout):
+    return "CD" if layout == "DC" else "DC"
+
+
 def _as_weights(W, layout):
     """W as a C-contiguous float32 array without copying a transposed view.
 
-    Returns (array, class_major, transposed): array is (C, D) when class_major, else (D, C);
-    transposed says it is the transpose of what the caller passed (so grad_W is transposed back).
+    Returns (array, array_layout): the array the kernels read, and its layout ("DC": (D, C), "CD":
+    (C, D)); the other layout than the caller's when W is a transposed view, read in place (grad_W is
+    then transposed back).
     """
     if layout not in LAYOUTS:
         raise ValueError(f"layout: must be 'DC' (W is (D, C), the chapter's) or 'CD' (W is (C, D), like "
                          f"torch.nn.Linear.weight), got {layout!r}")
     a = _as_float_array(W, "W", 2)
-    class_major = layout == "CD"
     if a.dtype == np.float32 and not a.flags.c_contiguous and a.T.flags.c_contiguous:
-        return a.T, not class_major, True  # a transposed view: read it in place, in the other layout
-    return np.ascontiguousarray(a, dtype=np.float32), class_major, False
+        return a.T, _other_layout(layout)  # a transposed view: read it in place, in the other layout
+    return np.ascontiguousarray(a, dtype=np.float32), layout
 
 
 def _check_weight_shape(W, layout, D):
@@ -266,11 +270,11 @@ def linear_cross_entropy(X, W, b, y, *, x_scale=1.0, rows=None, reduction="mean"
     ignore = _as_ignore_index(ignore_index)
     eps = _as_smoothing(label_smoothing)
     Xa, rows = _as_features(X), _as_rows(rows)
-    Wa, class_major, transposed = _as_weights(W, layout)
-    _check_weight_shape(Wa.T if transposed else Wa, layout, Xa.shape[1])
+    Wa, array_layout = _as_weights(W, layout)
+    _check_weight_shape(Wa if array_layout == layout else Wa.T, layout, Xa.shape[1])
     ba = None if b is None else _as_float32(b, "b", 1)
     labels = _as_labels(y, "y")
-    C = Wa.shape[0 if class_major else 1]
+    C = Wa.shape[0 if array_layout == "CD" else 1]
     # what only the tiled kernel supports (b=None the single-pass one takes as zeros, when forced)
     tiled_only = ignore is not None or eps != 0.0 or return_lse or row_weights is not None
     if kernel == "auto":
@@ -282,21 +286,22 @@ def linear_cross_entropy(X, W, b, y, *, x_scale=1.0, rows=None, reduction="mean"
                              "row_weights")
         batch = len(Xa) if rows is None else len(rows)
         loss_sum, correct, row_loss, grad_W, grad_b, grad_X = _core.linear_cross_entropy(
-            Xa, Wa, np.zeros(C, np.float32) if ba is None else ba, labels, rows, _as_scale(x_scale),
-            1.0 / max(batch, 1) if reduction == "mean" else 1.0, reduction == "none", bool(grad_input),
-            not class_major)
+            Xa, Wa, np.zeros(C, np.float32) if ba is None else ba, labels, rows=rows, x_scale=_as_scale(x_scale),
+            grad_scale=1.0 / max(batch, 1) if reduction == "mean" else 1.0, row_losses=reduction == "none",
+            grad_input=bool(grad_input), layout=array_layout)
         counted, lse = batch, None
         if ba is None:
             grad_b = None
     else:
         loss_sum, counted, correct, row_loss, lse, grad_W, grad_b, grad_X = _core.tiled_linear_cross_entropy(
-            Xa, Wa, ba, labels, rows, _as_scale(x_scale), reduction == "mean", eps, ignore,
-            None if row_weights is None else _as_float32(row_weights, "row_weights", 1), class_major,
-            bool(return_lse), bool(grad_weight), bool(grad_input))
+            Xa, Wa, ba, labels, rows=rows, x_scale=_as_scale(x_scale), mean=reduction == "mean", label_smoothing=eps,
+            ignore_index=ignore,
+            row_weights=None if row_weights is None else _as_float32(row_weights, "row_weights", 1),
+            layout=array_layout, want_lse=bool(return_lse), grad_weight=bool(grad_weight), grad_input=bool(grad_input))
     loss = reduce_loss(row_loss, reduction, total=loss_sum, counted=counted)
     if not grad_weight:
         grad_W = grad_b = None
-    if transposed and grad_W is not None:
+    if array_layout != layout and grad_W is not None:
         grad_W = grad_W.T
     return LinearCrossEntropyResult(loss=loss, grad_W=grad_W, grad_b=grad_b, grad_X=grad_X, correct=correct,
                                     lse=lse)

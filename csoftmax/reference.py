@@ -27,6 +27,7 @@ __all__ = [
     "linear_cross_entropy",
     "predict",
     "check_labels",
+    "correct_predictions",
 ]
 
 
@@ -78,6 +79,13 @@ def cross_entropy(Z, y, reduction="mean"):
     check_labels(y, Z.shape[1])
     row_loss = logsumexp(Z) - Z[np.arange(len(y)), y]
     return reduce_loss(row_loss, reduction)
+
+
+def correct_predictions(Z, y, kept=None):
+    """Rows whose argmax is their label (the first on ties), among the `kept` ones. A row with a NaN
+    logit is never correct: numpy.argmax would name the NaN's class, a kernel's scan class 0."""
+    hits = (Z.argmax(axis=1) == y) & ~np.isnan(Z).any(axis=1)
+    return int((hits if kept is None else hits & kept).sum())
 
 
 def _batch(X, y, rows, x_scale, dtype):
@@ -151,6 +159,6 @@ def linear_cross_entropy(X, W, b, y, *, x_scale=1.0, rows=None, reduction="mean"
         grad_W=grad_W.T if layout == "CD" else grad_W,
         grad_b=None if b is None else G.sum(axis=0),
         grad_X=(G @ W.T) * dtype(x_scale) if grad_input else None,
-        correct=int(((Z.argmax(axis=1) == y) & kept).sum()),
+        correct=correct_predictions(Z, y, kept),
         lse=lse,
     )

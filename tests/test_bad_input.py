@@ -110,16 +110,83 @@ def test_core_refuses_what_the_python_layer_would_have_converted():
     """The extension is safe on its own: wrong dtype, layout or writability is refused, not reinterpreted."""
     labels = y.astype(np.int64)
     with pytest.raises(TypeError, match="X"):
-        _core.linear_cross_entropy(X.astype(np.float64), W, b, labels, None, 1.0, 1.0, False, False, True)
+        _core.linear_cross_entropy(X.astype(np.float64), W, b, labels)
     with pytest.raises(ValueError, match="contiguous"):
-        _core.linear_cross_entropy(np.asfortranarray(X), W, b, labels, None, 1.0, 1.0, False, False, True)
+        _core.linear_cross_entropy(np.asfortranarray(X), W, b, labels)
     with pytest.raises(TypeError, match="rows"):
-        _core.linear_cross_entropy(X, W, b, labels, [0, 1], 1.0, 1.0, False, False, True)
+        _core.linear_cross_entropy(X, W, b, labels, rows=[0, 1])
+    with pytest.raises(ValueError, match="layout: must be 'DC'"):
+        _core.linear_cross_entropy(X, W, b, labels, layout="chapter")
+    with pytest.raises(TypeError):  # everything after the arrays is named
+        _core.linear_cross_entropy(X, W, b, labels, None, 1.0)
     wt = np.ascontiguousarray(W.T)
     wt.setflags(write=False)
     with pytest.raises(ValueError, match="read-only"):
-        _core.sgd_epoch(X, labels, np.arange(8), 4, 0.1, 1.0, wt, b.copy())
+        _core.sgd_epoch(X, labels, np.arange(8), batch_size=4, lr=0.1, x_scale=1.0, wt=wt, bias=b.copy())
     with pytest.raises(ValueError, match="batch_size"):
-        _core.sgd_epoch(X, labels, np.arange(8), 0, 0.1, 1.0, np.ascontiguousarray(W.T), b.copy())
+        _core.sgd_epoch(X, labels, np.arange(8), batch_size=0, lr=0.1, x_scale=1.0, wt=np.ascontiguousarray(W.T),
+                        bias=b.copy())
     with pytest.raises(ValueError, match="order"):
-        _core.sgd_epoch(X, labels, np.array([0, 8]), 4, 0.1, 1.0, np.ascontiguousarray(W.T), b.copy())
+        _core.sgd_epoch(X, labels, np.array([0, 8]), batch_size=4, lr=0.1, x_scale=1.0, wt=np.ascontiguousarray(W.T),
+                        bias=b.copy())
+
+
+# --- defects found by review and fuzzing ---------------------------------------------------------------
+
+LANE_CLASS_LIMIT = 2**24  # labels and argmax indices travel as float32 lanes in the single-pass kernel
+
+
+def test_single_pass_refuses_more_classes_than_float32_lanes_count_exactly():
+    C = LANE_CLASS_LIMIT + 2  # class 2^24 + 1 has no float32
+    X = np.ones((2, 1), np.float32)
+    W = np.zeros((1, C), np.float32)
+    b = np.zeros(C, np.float32)
+    b[C - 1] = 1.0  # every row's argmax is the last class
+    labels = np.array([C - 1, C - 2])
+    with pytest.raises(ValueError, match=r"single_pass.*16777216 classes.*kernel='tiled'"):
+        csoftmax.linear_cross_entropy(X, W, b, labels, kernel="single_pass")
+    with pytest.raises(ValueError, match="16777216 classes"):
+        csoftmax.predict(X, W, b)
+    # the tiled kernel (the automatic choice at this size) keeps indices as integers
+    tiled = csoftmax.linear_cross_entropy(X, W, b, labels, grad_weight=False)
+    assert tiled.correct == 1
+
+
+def test_row_kernels_refuse_outputs_they_do_not_make():
+    Z = np.zeros((2, 3), np.float32)
+    for what in ("argmax", "logits"):
+        with pytest.raises(ValueError, match="what: expected 'softmax', 'log_softmax' or 'cross_entropy'"):
+            _core.softmax_rows(Z, what)
+    for what in ("cross_entropy", "logits"):
+        with pytest.raises(ValueError, match="what: expected 'softmax', 'log_softmax' or 'argmax'"):
+            _core.linear_forward(X, W, b, what)
+
+
+@pytest.mark.parametrize("B, C, D, name", [
+    (-1, 10, 10, "B"), (0, 10, 10, "B"), (10, -5, 10, "C"), (10, 0, 10, "C"), (10, 10, -1, "D"),
+    (2**41, 10, 10, "B"), (10, 2**41, 10, "C"), (10, 10, 2**41, "D"), (2**62, 2**62, 2**62, "B"),
+])
+def test_tiled_plan_refuses_negative_and_absurd_sizes(B, C, D, name):
+    with pytest.raises(ValueError, match=f"tiled_plan: {name} must be in"):
+        _core.tiled_plan(B=B, C=C, D=D)
+
+
+def plan_oracle(B, C):
+    """row_block by the rule tiled_linear_cross_entropy.hpp states, in Python's unbounded integers."""
+    plan = _core.tiled_plan(B=1000, C=1000, D=100)
+    micro = plan["micro_tile"][0]
+    width = csoftmax.build_info()["simd_width"]
+    ld = -(-C // width) * width
+    ld += width if ld % 512 == 0 else 0
+    row_bytes = ld * 4
+    budget = min(max(B * row_bytes // 16, 19 << 20), 48 << 20)
+    rows = min(max(budget // row_bytes // micro * micro, 4 * micro), 24 * micro)
+    return min(rows, B), ld
+
+
+@pytest.mark.parametrize("B, C", [(2**40, 2**40), (2**40, 2**22), (2**39 + 3, 12345), (1, 2**40), (2**40, 1)])
+def test_tiled_plan_of_huge_sizes_does_not_overflow(B, C):
+    plan = _core.tiled_plan(B=B, C=C, D=2**40)
+    rows, ld = plan_oracle(B, C)
+    assert plan["row_block"] == rows
+    assert plan["logits_bytes"] == rows * ld * 4

@@ -130,3 +130,35 @@ def test_non_finite_input_gives_non_finite_output_not_a_wrong_number(bad_value):
     assert not np.all(np.isfinite(got.grad_W))
     mean = csoftmax.linear_cross_entropy(X, W, b, y)
     assert not np.isfinite(mean.loss)
+
+
+@pytest.mark.parametrize("kernel", ["single_pass", "tiled"])
+def test_rows_with_nan_logits_are_never_correct(kernel):
+    """argmax starts at class 0, and NaN compares false: a NaN row must not count as a hit for label 0."""
+    C = 10 if kernel == "single_pass" else 300
+    X = np.zeros((4, 2), np.float32)
+    X[1, 0] = np.nan  # every logit of row 1 is NaN
+    W = np.ones((2, C), np.float32)
+    b = np.zeros(C, np.float32)
+    b[0] = 1.0  # rows without NaN predict class 0
+    y = np.zeros(4, np.int64)
+    got = csoftmax.linear_cross_entropy(X, W, b, y, kernel=kernel, reduction="none")
+    assert got.correct == 3
+    assert np.isnan(got.loss[1])
+    b[5] = np.nan  # now every row has a NaN logit (class 5), and class 0 is still the largest of the others
+    got = csoftmax.linear_cross_entropy(X, W, b, y, kernel=kernel, reduction="none")
+    assert got.correct == 0
+    assert reference.linear_cross_entropy(X, W, b, y, dtype=np.float64).correct == 0
+
+
+def test_nan_rows_are_not_counted_by_the_training_epoch():
+    from csoftmax import _core
+
+    X = np.zeros((32, 3), np.float32)
+    X[::2, 1] = np.nan
+    wt = np.ones((4, 3), np.float32)
+    bias = np.array([1, 0, 0, 0], np.float32)
+    y = np.zeros(32, np.int64)
+    _, correct = _core.sgd_epoch(X, y, np.arange(32, dtype=np.int64), batch_size=32, lr=0.0, x_scale=1.0, wt=wt,
+                                 bias=bias)
+    assert correct == 16

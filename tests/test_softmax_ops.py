@@ -99,3 +99,24 @@ def test_predict_threshold_abstains_and_top_k_orders():
         csoftmax.predict(X, W, b, x_scale, top_k=11)
     with pytest.raises(ValueError, match="threshold"):
         csoftmax.predict(X, W, b, x_scale, threshold=1.5)
+
+
+def test_nan_logits_stay_in_their_row():
+    """exp of a NaN is NaN (and is computed without converting NaN to an integer)."""
+    Z = np.zeros((3, 20), np.float32)
+    Z[1, 7] = np.nan
+    for op in (csoftmax.softmax, csoftmax.log_softmax):
+        out = op(Z)
+        assert np.all(np.isnan(out[1])) and np.all(np.isfinite(out[[0, 2]]))
+    losses = csoftmax.cross_entropy(Z, [0, 0, 0], reduction="none")
+    assert np.isnan(losses[1]) and np.all(np.isfinite(losses[[0, 2]]))
+
+
+@pytest.mark.parametrize("B, C", [(1, 1), (3, 5000), (5000, 3)])
+def test_cross_entropy_writes_one_value_per_row(B, C):
+    """The per-row loss output has B entries: no row addresses B x C of them."""
+    rng = np.random.default_rng([B, C])
+    Z = rng.standard_normal((B, C)).astype(np.float32)
+    y = rng.integers(0, C, size=B)
+    assert_close(csoftmax.cross_entropy(Z, y, reduction="none"),
+                 reference.cross_entropy(Z.astype(np.float64), y, reduction="none"), "cross_entropy")

@@ -204,12 +204,34 @@ def test_automatic_choice_of_kernel(C, options, expected):
 def test_tiled_matches_the_naive_kernel():
     X, W, b, y, _, _ = make_problem(MICRO_ROWS * 2 + 3, 300, CLASS_BLOCK + 9, np.float32)
     y[3] = -7
-    args = (X, np.ascontiguousarray(W.T), b, y, None, 1.0, True, 0.2, -7, None, True, True, True, True)
-    tiled = _core.tiled_linear_cross_entropy(*args, naive=False)
-    naive = _core.tiled_linear_cross_entropy(*args, naive=True)
+    options = dict(mean=True, label_smoothing=0.2, ignore_index=-7, layout="CD", want_lse=True, grad_weight=True,
+                   grad_input=True)
+    tiled = _core.tiled_linear_cross_entropy(X, np.ascontiguousarray(W.T), b, y, naive=False, **options)
+    naive = _core.tiled_linear_cross_entropy(X, np.ascontiguousarray(W.T), b, y, naive=True, **options)
     assert tiled[1:3] == naive[1:3]  # counted rows, correct
     for i, name in enumerate(["row_loss", "lse", "grad_W", "grad_b", "grad_X"], start=3):
         assert_close(tiled[i], naive[i], name)
+
+
+@pytest.mark.parametrize("layout", ["DC", "CD"])
+@pytest.mark.parametrize("dtype", [np.float32, np.uint8], ids=["f32", "u8"])
+def test_naive_kernel_matches_the_numpy_reference(layout, dtype):
+    """The plain-loop kernel (tiled_linear_cross_entropy_naive.hpp), the tiled one's reference, is itself
+    held to the float64 NumPy reference."""
+    X, W, b, y, x_scale, rows = make_problem(23, 37, 41, dtype, rows=True)
+    y[rows[4]] = -3
+    weights = np.random.default_rng(2).standard_normal(len(rows)).astype(np.float32)
+    Wl = np.ascontiguousarray(W.T) if layout == "CD" else W
+    naive = _core.tiled_linear_cross_entropy(X, Wl, b, y, rows=rows, x_scale=x_scale, mean=False,
+                                             label_smoothing=0.1, ignore_index=-3, row_weights=weights,
+                                             layout=layout, want_lse=True, grad_input=True, naive=True)
+    ref = reference.linear_cross_entropy(X, Wl, b, y, x_scale=x_scale, rows=rows, reduction="none", grad_input=True,
+                                         ignore_index=-3, label_smoothing=0.1, layout=layout, row_weights=weights,
+                                         dtype=np.float64)
+    _, counted, correct, row_loss, lse, grad_W, grad_b, grad_X = naive
+    assert counted == int(np.sum(y[rows] != -3)) and correct == ref.correct
+    for name, got in [("loss", row_loss), ("lse", lse), ("grad_W", grad_W), ("grad_b", grad_b), ("grad_X", grad_X)]:
+        assert_close(got, getattr(ref, name), name)
 
 
 def test_transposed_view_of_w_is_read_in_place():
@@ -224,20 +246,22 @@ def test_transposed_view_of_w_is_read_in_place():
 
 
 @pytest.mark.parametrize("layout", ["DC", "CD"])
-def test_one_and_two_threads_give_identical_results(layout, restore_threads):
+def test_any_thread_count_gives_identical_results(layout, restore_threads):
     X, W, b, y, x_scale, rows = make_problem(2 * ROW_BLOCK + 9, 70, 3 * CLASS_BLOCK + 7, np.uint8, rows=True)
     y[::7] = -1
     W = np.ascontiguousarray(W.T) if layout == "CD" else W
     results = []
-    for threads in (1, 2):
+    for threads in (1, 2, 3, 4):  # odd counts: work items shared unevenly
         csoftmax.set_num_threads(threads)
         results.append(csoftmax.linear_cross_entropy(X, W, b, y, x_scale=x_scale, rows=rows, grad_input=True,
                                                      ignore_index=-1, label_smoothing=0.1, return_lse=True,
                                                      reduction="none", layout=layout))
-    one, two = results
-    assert one.correct == two.correct
-    for name in ("loss", "grad_W", "grad_b", "grad_X", "lse"):
-        np.testing.assert_array_equal(getattr(one, name), getattr(two, name), err_msg=name)
+    one = results[0]
+    for threads, other in enumerate(results[1:], start=2):
+        assert one.correct == other.correct
+        for name in ("loss", "grad_W", "grad_b", "grad_X", "lse"):
+            np.testing.assert_array_equal(getattr(one, name), getattr(other, name),
+                                          err_msg=f"{name}, {threads} threads")
 
 
 # --- bad input ------------------------------------------------------------------------------------

@@ -12,6 +12,9 @@
 #include <string>
 #include <vector>
 
+#include "csoftmax/kernels/lane_tile.hpp"
+#include "csoftmax/kernels/weights.hpp"
+
 namespace csoftmax::bindings {
 
 namespace py = pybind11;
@@ -88,25 +91,42 @@ inline const int64_t* gather_indices(const py::object& rows, int64_t n, int64_t&
   return data;
 }
 
-// The inputs of every linear kernel: X (N, D) of T; W (D, C) as in the chapter, or class-major (C, D);
-// a finite x_scale; and the batch, all N rows or those `rows` picks, at least one.
+// The one spelling of the weight layout across the boundary: the Python layer passes layout="DC" (W
+// is (D, C), the chapter's) or "CD" (W is (C, D), like torch.nn.Linear.weight).
+inline WeightLayout parse_layout(const std::string& layout) {
+  if (layout == "DC") return WeightLayout::kFeatureMajor;
+  if (layout == "CD") return WeightLayout::kClassMajor;
+  throw py::value_error("layout: must be 'DC' (W is (D, C)) or 'CD' (W is (C, D)), got '" + layout + "'");
+}
+
+// The inputs of every linear kernel: X (N, D) of T; W in `layout`; a finite x_scale; and the batch,
+// all N rows or those `rows` picks, at least one.
 struct LinearInputs {
   int64_t n, features, classes, batch;
   const int64_t* rows;  // nullptr: rows 0..n-1
 };
 
 template <typename T>
-inline LinearInputs require_linear(const py::array& X, const py::array& W, bool w_class_major, float x_scale,
+inline LinearInputs require_linear(const py::array& X, const py::array& W, WeightLayout layout, float x_scale,
                                    const py::object& rows) {
   require<T>(X, "X", 2);
   require<float>(W, "W", 2);
-  LinearInputs in{X.shape(0), X.shape(1), W.shape(w_class_major ? 0 : 1), 0, nullptr};
-  require_dim(W, "W", w_class_major ? 1 : 0, in.features);
+  const bool class_major = layout == WeightLayout::kClassMajor;
+  LinearInputs in{X.shape(0), X.shape(1), W.shape(class_major ? 0 : 1), 0, nullptr};
+  require_dim(W, "W", class_major ? 1 : 0, in.features);
   if (in.features < 1 || in.classes < 1) throw py::value_error("X and W need at least one feature and one class");
   if (!std::isfinite(x_scale)) throw py::value_error("x_scale must be finite");
   in.rows = gather_indices(rows, in.n, in.batch);
   if (in.batch == 0) throw py::value_error("the batch is empty");
   return in;
+}
+
+// The lane-tile kernels (single-pass step, forward pass) carry class indices as float32 lanes.
+inline void require_lane_classes(int64_t classes, const char* kernel, const char* instead) {
+  if (classes > kMaxLaneClasses)
+    throw py::value_error(std::string(kernel) + " handles at most " + std::to_string(kMaxLaneClasses) +
+                          " classes (2^24: class indices travel as float32 lanes, exact only that far), got " +
+                          std::to_string(classes) + ": " + instead);
 }
 
 // dst (cols, rows) = the transpose of src (rows, cols), both row-major.
@@ -115,11 +135,10 @@ inline void transpose(const float* src, int64_t rows, int64_t cols, float* dst) 
     for (int64_t j = 0; j < cols; ++j) dst[j * rows + i] = src[i * cols + j];
 }
 
-// Weights as the kernels want them: class-major (C, D). W arrives as (D, C), the chapter's layout,
-// or already class-major; the first is transposed into `storage`.
-inline const float* class_major(const py::array& W, bool chapter_layout, std::vector<float>& storage) {
+// W as the lane-tile kernels want it, (C, D): as given when class-major, else transposed into `storage`.
+inline const float* class_major_copy(const py::array& W, WeightLayout layout, std::vector<float>& storage) {
   const float* w = static_cast<const float*>(W.data());
-  if (!chapter_layout) return w;
+  if (layout == WeightLayout::kClassMajor) return w;
   storage.resize(static_cast<size_t>(W.shape(0) * W.shape(1)));
   transpose(w, W.shape(0), W.shape(1), storage.data());
   return storage.data();

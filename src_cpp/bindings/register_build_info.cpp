@@ -1,11 +1,12 @@
 // csoftmax._core: what was compiled in (compiler, flags, SIMD, OpenMP) and the thread setting.
 #include <stdexcept>
+#include <string>
 
 #include "bindings/array_checks.hpp"
-#include "csoftmax/linear_tiles.hpp"
-#include "csoftmax/peak_probe.hpp"
-#include "csoftmax/simd.hpp"
-#include "csoftmax/threads.hpp"
+#include "csoftmax/kernels/peak_probe.hpp"
+#include "csoftmax/simd/vector.hpp"
+#include "csoftmax/parallel/threads.hpp"
+#include "csoftmax/tuning.hpp"
 
 #ifndef CSOFTMAX_COMPILER
 #define CSOFTMAX_COMPILER "unknown"
@@ -49,26 +50,37 @@ void register_build_info(py::module_& m) {
     info["tile"] = py::make_tuple(kRowTile, kClassTile, kChunkTile);
     info["openmp"] = kOpenMP;
     info["available_threads"] = available_threads();
+    info["max_threads"] = max_threads();
     info["cpu_features"] = cpu_features();
     return info;
   });
   m.def(
       "peak_fma_flops",
       [](int threads, int64_t iterations, int repeats) {
-        if (threads < 1 || iterations < 1 || repeats < 1)
-          throw py::value_error("peak_fma_flops: threads, iterations and repeats must be positive");
-        py::gil_scoped_release release;
-        return peak_fma_flops(threads, iterations, repeats);
+        if (threads < 1 || threads > max_threads() || iterations < 1 || repeats < 1)
+          throw py::value_error("peak_fma_flops: threads must be in [1, " + std::to_string(max_threads()) +
+                                "], iterations and repeats positive");
+        PeakFlops peak{};
+        {
+          py::gil_scoped_release release;
+          peak = peak_fma_flops(threads, iterations, repeats);
+        }
+        return py::make_tuple(peak.flops, peak.threads);
       },
       py::arg("threads"), py::arg("iterations") = 2000000, py::arg("repeats") = 5,
-      "Measured fp32 FMA rate (FLOP/s) of `threads` threads running independent FMA chains at the build's "
-      "vector width: the machine's peak, best of `repeats`.");
+      "Measured fp32 FMA rate of up to `threads` threads running independent FMA chains at the build's vector "
+      "width: the machine's peak, best of `repeats`. Returns (FLOP/s, threads that ran): a serial build, or "
+      "OMP_THREAD_LIMIT, runs fewer than asked.");
   m.def("get_num_threads", &num_threads, "Threads the kernels use.");
+  m.def("max_threads", &max_threads, "The most threads set_num_threads accepts (4 per processor, at least 64).");
   m.def(
       "set_num_threads",
-      [](int n) {
-        if (n < 0) throw py::value_error("set_num_threads: n must be >= 0 (0 restores the default)");
-        requested_threads() = n;
+      [](int64_t n) {
+        if (n < 0 || n > max_threads())
+          throw py::value_error("set_num_threads: expected 0 (the default) or a thread count of at most " +
+                                std::to_string(max_threads()) + " (4 per processor, at least 64), got " +
+                                std::to_string(n));
+        requested_threads().store(static_cast<int>(n), std::memory_order_relaxed);
       },
       py::arg("n"), "Threads the kernels use; 0 restores the default (OpenMP's, i.e. OMP_NUM_THREADS or the cores).");
 }

@@ -1,47 +1,41 @@
 // csoftmax._core: row-wise softmax / log_softmax / cross_entropy on logits, and the forward-only
-// linear layer (logits, probabilities, log-probabilities or argmax of x_scale * X . W + b).
+// linear layer (probabilities, log-probabilities or argmax of x_scale * X . W + b).
 #include <string>
 #include <vector>
 
 #include "bindings/array_checks.hpp"
-#include "csoftmax/linear_forward.hpp"
-#include "csoftmax/threads.hpp"
+#include "bindings/feature_dtype.hpp"
+#include "bindings/output_arrays.hpp"
+#include "csoftmax/kernels/linear_forward.hpp"
+#include "csoftmax/parallel/threads.hpp"
 
 namespace csoftmax::bindings {
 
 namespace {
 
-RowOutput parse_output(const std::string& what) {
-  if (what == "logits") return RowOutput::kLogits;
+RowOutput parse_output(const std::string& what, bool forward) {
   if (what == "softmax") return RowOutput::kProbabilities;
   if (what == "log_softmax") return RowOutput::kLogProbabilities;
-  if (what == "argmax") return RowOutput::kArgmax;
-  if (what == "cross_entropy") return RowOutput::kCrossEntropy;
-  throw py::value_error("unknown output '" + what + "'");
+  if (forward && what == "argmax") return RowOutput::kArgmax;
+  if (!forward && what == "cross_entropy") return RowOutput::kCrossEntropy;
+  throw py::value_error("what: expected " +
+                        std::string(forward ? "'softmax', 'log_softmax' or 'argmax'"
+                                            : "'softmax', 'log_softmax' or 'cross_entropy'") +
+                        ", got '" + what + "'");
 }
 
 // The output array of a forward pass, and where the kernel writes it.
 py::array allocate_output(RowSink& sink, int64_t B, int64_t C) {
-  if (sink.what == RowOutput::kArgmax) {
-    py::array_t<int64_t> out(B);
-    sink.argmax = out.mutable_data();
-    return out;
-  }
-  if (sink.what == RowOutput::kCrossEntropy) {
-    py::array_t<float> out(B);
-    sink.values = out.mutable_data();
-    return out;
-  }
-  py::array_t<float> out({B, C});
-  sink.values = out.mutable_data();
-  return out;
+  if (sink.what == RowOutput::kArgmax) return new_output<int64_t>({B}, sink.argmax);
+  if (sink.what == RowOutput::kCrossEntropy) return new_output<float>({B}, sink.values);
+  return new_output<float>({B, C}, sink.values);
 }
 
 py::array softmax_rows_binding(const py::array& Z, const std::string& what, const py::object& labels) {
   require<float>(Z, "logits", 2);
   const int64_t B = Z.shape(0), C = Z.shape(1);
   if (B == 0 || C == 0) throw py::value_error("logits: empty array of shape " + shape_string(Z));
-  RowSink sink{parse_output(what)};
+  RowSink sink{parse_output(what, /*forward=*/false)};
   if (sink.what == RowOutput::kCrossEntropy) {
     const auto y = optional_vector<int64_t>(labels, "y");
     if (!y) throw py::type_error("y: the labels are needed for the loss");
@@ -59,20 +53,20 @@ py::array softmax_rows_binding(const py::array& Z, const std::string& what, cons
 
 template <typename T>
 py::array linear_forward_binding(const py::array& X, const py::array& W, const py::array& b, const py::object& rows_obj,
-                                 float x_scale, const std::string& what, bool chapter_layout) {
-  const LinearInputs in = require_linear<T>(X, W, !chapter_layout, x_scale, rows_obj);
+                                 float x_scale, const std::string& what, WeightLayout layout) {
+  const LinearInputs in = require_linear<T>(X, W, layout, x_scale, rows_obj);
   const int64_t D = in.features, C = in.classes, B = in.batch;
-  const int64_t* rows = in.rows;
+  require_lane_classes(C, "the forward pass (linear_softmax, predict)", "use the tiled kernel");
   require<float>(b, "b", 1);
   require_dim(b, "b", 0, C);
-  RowSink sink{parse_output(what)};
-  if (sink.what == RowOutput::kCrossEntropy) throw py::value_error("use linear_cross_entropy for the loss");
+  RowSink sink{parse_output(what, /*forward=*/true)};
   py::array out = allocate_output(sink, B, C);
   std::vector<float> wt_storage;
-  const ClassMajorWeights weights{class_major(W, chapter_layout, wt_storage), static_cast<const float*>(b.data()), C, D};
+  const ClassMajorWeights weights{class_major_copy(W, layout, wt_storage), static_cast<const float*>(b.data()), C, D};
   {
     py::gil_scoped_release release;
-    linear_forward(BatchRows<T>{static_cast<const T*>(X.data()), D, rows, B}, weights, x_scale, sink, num_threads());
+    linear_forward(BatchRows<T>{static_cast<const T*>(X.data()), D, in.rows, B}, weights, x_scale, sink,
+                   num_threads());
   }
   return out;
 }
@@ -80,19 +74,20 @@ py::array linear_forward_binding(const py::array& X, const py::array& W, const p
 }  // namespace
 
 void register_softmax(py::module_& m) {
-  m.def("softmax_rows", &softmax_rows_binding, py::arg("logits"), py::arg("what"), py::arg("y"),
-        "Row-wise 'softmax', 'log_softmax' or 'cross_entropy' (per row) of float32 logits.");
+  m.def("softmax_rows", &softmax_rows_binding, py::arg("logits"), py::arg("what"), py::arg("y") = py::none(),
+        "Row-wise 'softmax', 'log_softmax' or 'cross_entropy' (per row, needs y) of float32 logits (B, C).");
   m.def(
       "linear_forward",
-      [](const py::array& X, const py::array& W, const py::array& b, const py::object& rows, float x_scale,
-         const std::string& what, bool chapter_layout) {
-        if (py::isinstance<py::array_t<uint8_t>>(X))
-          return linear_forward_binding<uint8_t>(X, W, b, rows, x_scale, what, chapter_layout);
-        return linear_forward_binding<float>(X, W, b, rows, x_scale, what, chapter_layout);
+      [](const py::array& X, const py::array& W, const py::array& b, const std::string& what, const py::object& rows,
+         float x_scale, const std::string& layout) {
+        const WeightLayout weight_layout = parse_layout(layout);
+        return with_feature_type(X, [&](auto type) {
+          return linear_forward_binding<typename decltype(type)::type>(X, W, b, rows, x_scale, what, weight_layout);
+        });
       },
-      py::arg("X"), py::arg("W"), py::arg("b"), py::arg("rows"), py::arg("x_scale"), py::arg("what"),
-      py::arg("chapter_layout"),
-      "Forward pass: 'logits', 'softmax', 'log_softmax' or 'argmax' of x_scale * X . W + b.");
+      py::arg("X"), py::arg("W"), py::arg("b"), py::arg("what"), py::kw_only(), py::arg("rows") = py::none(),
+      py::arg("x_scale") = 1.0f, py::arg("layout") = "DC",
+      "Forward pass: 'softmax', 'log_softmax' or 'argmax' of x_scale * X . W + b (at most 2^24 classes).");
 }
 
 }  // namespace csoftmax::bindings

@@ -2,7 +2,8 @@
 #include <cmath>
 
 #include "bindings/array_checks.hpp"
-#include "csoftmax/sgd_epoch.hpp"
+#include "bindings/feature_dtype.hpp"
+#include "csoftmax/kernels/sgd_epoch.hpp"
 
 namespace csoftmax::bindings {
 
@@ -44,9 +45,9 @@ void register_training(py::module_& m) {
       "sgd_epoch",
       [](const py::array& X, const py::array& y, const py::array& order, int64_t batch_size, float lr, float x_scale,
          py::array& wt, py::array& bias) {
-        if (py::isinstance<py::array_t<uint8_t>>(X))
-          return sgd_epoch_binding<uint8_t>(X, y, order, batch_size, lr, x_scale, wt, bias);
-        return sgd_epoch_binding<float>(X, y, order, batch_size, lr, x_scale, wt, bias);
+        return with_feature_type(X, [&](auto type) {
+          return sgd_epoch_binding<typename decltype(type)::type>(X, y, order, batch_size, lr, x_scale, wt, bias);
+        });
       },
       py::arg("X"), py::arg("y"), py::arg("order"), py::arg("batch_size"), py::arg("lr"), py::arg("x_scale"),
       py::arg("wt"), py::arg("bias"),

@@ -7,12 +7,13 @@
 #include <chrono>
 #include <cstdint>
 
-#include "csoftmax/simd.hpp"
-#include "csoftmax/threads.hpp"
+#include "csoftmax/simd/vector.hpp"
+#include "csoftmax/parallel/threads.hpp"
+#include "csoftmax/tuning.hpp"
 
 namespace csoftmax {
 
-inline constexpr int kAccumulators = 16;
+inline constexpr int kAccumulators = kPeakAccumulators;  // tuning.hpp
 
 // `iterations` rounds of kAccumulators FMAs; returns a value that depends on all of them, so the
 // compiler cannot drop the work.
@@ -29,18 +30,29 @@ __attribute__((noinline)) inline float fma_chains(int64_t iterations, float seed
   return simd::hsum(total);
 }
 
-// FLOP/s of `threads` threads running fma_chains at once (2 flops per FMA lane), best of `repeats`.
-inline double peak_fma_flops(int threads, int64_t iterations, int repeats) {
-  double best = 0.0;
+struct PeakFlops {
+  double flops;  // FLOP/s of all threads together
+  int threads;   // how many ran: fewer than asked in a serial build or under OMP_THREAD_LIMIT
+};
+
+// FLOP/s of up to `threads` threads running fma_chains at once (2 flops per FMA lane), best of
+// `repeats`; the work is counted for the threads that actually ran.
+inline PeakFlops peak_fma_flops(int threads, int64_t iterations, int repeats) {
+  PeakFlops best{0.0, 1};
   for (int r = 0; r < repeats; ++r) {
     const auto start = std::chrono::steady_clock::now();
     float sink = 0.0f;
+    int team = 1;
 #pragma omp parallel num_threads(threads) reduction(+ : sink)
-    sink += fma_chains(iterations, 1.0f);
+    {
+#pragma omp single nowait
+      team = team_size();
+      sink += fma_chains(iterations, 1.0f);
+    }
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    const double flops = 2.0 * simd::kWidth * kAccumulators * static_cast<double>(iterations) * threads;
-    if (sink != sink) return 0.0;  // never true; keeps `sink` alive
-    if (flops / seconds > best) best = flops / seconds;
+    const double flops = 2.0 * simd::kWidth * kAccumulators * static_cast<double>(iterations) * team;
+    if (sink != sink) return PeakFlops{0.0, team};  // never true; keeps `sink` alive
+    if (flops / seconds > best.flops) best = PeakFlops{flops / seconds, team};
   }
   return best;
 }

@@ -1,4 +1,4 @@
-// Forward only: logits, probabilities, log-probabilities or predicted labels of x_scale * X . W^T + b.
+// Forward only: probabilities, log-probabilities or predicted labels of x_scale * X . W^T + b.
 //
 // Rows are independent, so threads share them out freely and results never depend on the count.
 #pragma once
@@ -7,10 +7,10 @@
 #include <cstdint>
 #include <vector>
 
-#include "csoftmax/batch_rows.hpp"
-#include "csoftmax/lane_tile.hpp"
-#include "csoftmax/softmax_row.hpp"
-#include "csoftmax/threads.hpp"
+#include "csoftmax/kernels/batch_rows.hpp"
+#include "csoftmax/kernels/lane_tile.hpp"
+#include "csoftmax/kernels/softmax_rows.hpp"
+#include "csoftmax/parallel/threads.hpp"
 
 namespace csoftmax {
 
@@ -42,21 +42,6 @@ void linear_forward(const BatchRows<T>& batch, const ClassMajorWeights& w, float
         fill_padding(row.data(), C);
         emit_row(row.data(), C, start + r, sink);
       }
-    }
-  }
-}
-
-// The same outputs from logits the caller already has: z is (B, C) row-major.
-inline void softmax_rows(const float* z, int64_t batch, int64_t classes, const RowSink& sink, int threads) {
-  const int64_t ld = padded_classes(classes);
-#pragma omp parallel num_threads(threads) if (threads > 1 && batch * classes > 32768)
-  {
-    std::vector<float> row(static_cast<size_t>(ld));
-#pragma omp for schedule(static)
-    for (int64_t i = 0; i < batch; ++i) {
-      std::copy(z + i * classes, z + (i + 1) * classes, row.data());
-      fill_padding(row.data(), classes);
-      emit_row(row.data(), classes, i, sink);
     }
   }
 }

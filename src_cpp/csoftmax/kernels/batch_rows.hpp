@@ -28,12 +28,4 @@ struct BatchRows {
   }
 };
 
-// Class-major weights: wt is (classes, features), bias is (classes).
-struct ClassMajorWeights {
-  const float* wt;
-  const float* bias;
-  int64_t classes;
-  int64_t features;
-};
-
 }  // namespace csoftmax

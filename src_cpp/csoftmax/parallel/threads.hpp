@@ -5,7 +5,11 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
+#include <thread>
+
+#include "csoftmax/tuning.hpp"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -28,19 +32,36 @@ inline int available_threads() {
 #endif
 }
 
-// 0 means "as many as OpenMP offers" (OMP_NUM_THREADS, else the cores).
-inline int& requested_threads() {
-  static int requested = 0;
+// The most threads set_num_threads accepts: 4 per processor, and at least 64. More threads than
+// processors only take turns on them (a kernel's blocks are fixed by the shape, so extra threads add
+// nothing but scheduling), yet each costs its scratch and stack; 64 leaves room to test uneven splits
+// (3, 5, 7 threads) on a small machine.
+inline int max_threads() {
+#ifdef _OPENMP
+  const int processors = omp_get_num_procs();
+#else
+  const int processors = static_cast<int>(std::thread::hardware_concurrency());
+#endif
+  return std::max(64, 4 * processors);
+}
+
+// The count set_num_threads asked for; 0 means "as many as OpenMP offers" (OMP_NUM_THREADS, else the
+// cores). Written under the GIL, read by kernels that run without it: hence atomic.
+inline std::atomic<int>& requested_threads() {
+  static std::atomic<int> requested{0};
   return requested;
 }
 
-inline int num_threads() { return requested_threads() > 0 ? requested_threads() : available_threads(); }
+// Read once per kernel call: the count a call starts with is the one it sizes its work for.
+inline int num_threads() {
+  const int requested = requested_threads().load(std::memory_order_relaxed);
+  return requested > 0 ? requested : available_threads();
+}
 
-// Whether a pass over a (batch, features) x (features, classes) product has enough work to share:
-// below ~1M multiply-adds a parallel region's start and barriers cost more than they save, and on a
-// busy machine far more.
+// Whether a pass over a (batch, features) x (features, classes) product has enough work to share
+// (the threshold is in csoftmax/tuning.hpp).
 inline bool worth_threads(int64_t batch, int64_t features, int64_t classes) {
-  return batch * features * classes >= (int64_t{1} << 20);
+  return batch * features * classes >= kMinParallelMultiplyAdds;
 }
 
 inline int thread_index() {

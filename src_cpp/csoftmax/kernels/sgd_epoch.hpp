@@ -13,10 +13,10 @@
 #include <cstdint>
 #include <vector>
 
-#include "csoftmax/batch_rows.hpp"
-#include "csoftmax/linear_cross_entropy.hpp"
-#include "csoftmax/team_barrier.hpp"
-#include "csoftmax/threads.hpp"
+#include "csoftmax/kernels/batch_rows.hpp"
+#include "csoftmax/kernels/linear_cross_entropy.hpp"
+#include "csoftmax/parallel/team_barrier.hpp"
+#include "csoftmax/parallel/threads.hpp"
 
 namespace csoftmax {
 
@@ -41,6 +41,10 @@ EpochTotals sgd_epoch(const T* X, int64_t stride, const int64_t* labels, const i
   double loss_sum = 0.0;
   int64_t correct = 0;
   const simd::vfloat rate = simd::broadcast(lr);
+  // Every batch but the last has batch_size rows: two plans serve the whole epoch.
+  const int64_t full_plan_rows = std::min(batch_size, n);
+  const BlockPlan full_plan = plan_blocks(full_plan_rows, C, D);
+  const BlockPlan last_plan = plan_blocks(n % batch_size ? n % batch_size : full_plan_rows, C, D);
   TeamBarrier barrier;
 #pragma omp parallel num_threads(team) if (team > 1)
   {
@@ -51,12 +55,15 @@ EpochTotals sgd_epoch(const T* X, int64_t stride, const int64_t* labels, const i
     int set = 0;
     for (int64_t start = 0; start < n; start += batch_size, set ^= 1) {
       const BatchRows<T> batch{X, stride, order + start, std::min(batch_size, n - start)};
-      step.run_blocks(set, batch, labels, weights, x_scale, 1.0f / static_cast<float>(batch.count), nullptr, nullptr);
-      if (start + batch_size < n)  // while waiting for the other threads, fetch the next step's rows
-        step.prefetch_first_tile(BatchRows<T>{X, stride, order + start + batch_size,
-                                              std::min(batch_size, n - start - batch_size)});
+      const BlockPlan& plan = batch.count == full_plan_rows ? full_plan : last_plan;
+      step.run_blocks(set, plan, batch, labels, weights, x_scale, 1.0f / static_cast<float>(batch.count), nullptr,
+                      nullptr);
+      if (start + batch_size < n) {  // while waiting for the other threads, fetch the next step's rows
+        const BatchRows<T> next{X, stride, order + start + batch_size, std::min(batch_size, n - start - batch_size)};
+        step.prefetch_first_tile(next.count == full_plan_rows ? full_plan : last_plan, next);
+      }
       barrier.wait();
-      const int64_t blocks = plan_blocks(batch.count, C, D).blocks;
+      const int64_t blocks = plan.blocks;
       step.sum_blocks(set, blocks, 0, params_size, [&](int64_t i, simd::vfloat gradient, int64_t count) {
         if (count == simd::kWidth)
           simd::store(params + i, simd::load(params + i) - rate * gradient);

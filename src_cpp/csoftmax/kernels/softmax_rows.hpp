@@ -1,5 +1,5 @@
-// Softmax, log-softmax, log-sum-exp and cross-entropy of one row of logits, vectorized over classes:
-// the outputs of the forward pass, row by row.
+// Softmax, log-softmax, log-sum-exp and cross-entropy of rows of logits, vectorized over classes:
+// the outputs of the forward pass, row by row, and softmax_rows over logits the caller has.
 //
 // A row lives in a padded buffer: `classes` valid logits followed by -inf up to a whole number of
 // vectors, so every loop runs on full vectors and the padding contributes exp(-inf) = 0.
@@ -9,8 +9,12 @@
 #include <algorithm>
 #include <cstdint>
 #include <limits>
+#include <vector>
 
-#include "csoftmax/simd.hpp"
+#include "csoftmax/parallel/threads.hpp"
+#include "csoftmax/simd/exp_log.hpp"
+#include "csoftmax/simd/vector.hpp"
+#include "csoftmax/tuning.hpp"
 
 namespace csoftmax {
 
@@ -26,14 +30,6 @@ inline float row_max(const float* row, int64_t classes) {
   simd::vfloat m = simd::broadcast(-std::numeric_limits<float>::infinity());
   for (int64_t c = 0; c < classes; c += simd::kWidth) m = simd::vmax(m, simd::load(row + c));
   return simd::hmax(m);
-}
-
-// First index of the largest logit, as numpy.argmax.
-inline int64_t row_argmax(const float* row, int64_t classes) {
-  int64_t best = 0;
-  for (int64_t c = 1; c < classes; ++c)
-    if (row[c] > row[best]) best = c;
-  return best;
 }
 
 // Overwrites the row with exp(z - shift) and returns their sum. The shift is the row's max, so no
@@ -81,37 +77,51 @@ inline void softmax_inplace(float* row, int64_t classes) {
 }
 
 // What a forward pass produces for each row of logits.
-enum class RowOutput { kLogits, kProbabilities, kLogProbabilities, kArgmax, kCrossEntropy };
+enum class RowOutput { kProbabilities, kLogProbabilities, kArgmax, kCrossEntropy };
 
 struct RowSink {
   RowOutput what;
-  float* values = nullptr;          // (B, C) logits / probabilities / log-probabilities, or (B) losses
+  float* values = nullptr;          // (B, C) probabilities / log-probabilities, or (B) losses
   int64_t* argmax = nullptr;        // (B) for kArgmax
   const int64_t* labels = nullptr;  // (B) for kCrossEntropy
 };
 
 // Writes row i's output from its padded logits (the row may be overwritten).
 inline void emit_row(float* row, int64_t classes, int64_t i, const RowSink& sink) {
-  const bool need_lse = sink.what == RowOutput::kLogProbabilities || sink.what == RowOutput::kCrossEntropy;
-  const LogSumExp lse = need_lse ? logsumexp(row, classes) : LogSumExp{0.0f, 0.0f};
-  float* values = sink.values + i * classes;
   switch (sink.what) {
-    case RowOutput::kLogits:
-      std::copy(row, row + classes, values);
-      break;
-    case RowOutput::kLogProbabilities:  // z - lse: never the log of a probability
+    case RowOutput::kLogProbabilities: {  // z - lse: never the log of a probability
+      const LogSumExp lse = logsumexp(row, classes);
+      float* values = sink.values + i * classes;
       for (int64_t c = 0; c < classes; ++c) values[c] = (row[c] - lse.max) - lse.log_sum;
       break;
+    }
     case RowOutput::kProbabilities:
       softmax_inplace(row, classes);
-      std::copy(row, row + classes, values);
+      std::copy(row, row + classes, sink.values + i * classes);
       break;
-    case RowOutput::kArgmax:
-      sink.argmax[i] = row_argmax(row, classes);
+    case RowOutput::kArgmax:  // linear_forward takes argmax from the lane tile, never from a row
       break;
-    case RowOutput::kCrossEntropy:
+    case RowOutput::kCrossEntropy: {  // sink.values holds one loss per row
+      const LogSumExp lse = logsumexp(row, classes);
       sink.values[i] = (lse.max - row[sink.labels[i]]) + lse.log_sum;
       break;
+    }
+  }
+}
+
+// Probabilities, log-probabilities or per-row losses of logits the caller already has: z is (B, C)
+// row-major (argmax comes from linear_forward, which has the logits in lanes).
+inline void softmax_rows(const float* z, int64_t batch, int64_t classes, const RowSink& sink, int threads) {
+  const int64_t ld = padded_classes(classes);
+#pragma omp parallel num_threads(threads) if (threads > 1 && batch * classes > kMinParallelSoftmaxElements)
+  {
+    std::vector<float> row(static_cast<size_t>(ld));
+#pragma omp for schedule(static)
+    for (int64_t i = 0; i < batch; ++i) {
+      std::copy(z + i * classes, z + (i + 1) * classes, row.data());
+      fill_padding(row.data(), classes);
+      emit_row(row.data(), classes, i, sink);
+    }
   }
 }
 

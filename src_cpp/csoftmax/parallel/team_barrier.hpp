@@ -13,6 +13,8 @@
 #include <chrono>
 #include <cstdint>
 
+#include "csoftmax/tuning.hpp"
+
 #if defined(__linux__)
 #include <linux/futex.h>
 #include <sys/syscall.h>
@@ -55,12 +57,8 @@ class TeamBarrier {
   }
 
  private:
-  // Longer than a balanced step's wait, far shorter than a scheduler time slice. Measured on the
-  // 2-core Zen 5 (fused epoch, 2 threads): 300 pause rounds of spinning made the idle machine's
-  // epoch 50% slower (threads went to sleep at ordinary waits); 20 us was as fast as 50 us or ~60 us
-  // of pausing; with a second process training at once, 1000 rounds gave 31 ms per epoch, 4000
-  // rounds 47 ms, and libgomp's own barrier 915 ms.
-  static constexpr std::chrono::microseconds kSpinTime{20};
+  // Longer than a balanced step's wait, far shorter than a scheduler time slice (measured: tuning.hpp).
+  static constexpr std::chrono::microseconds kSpinTime = kBarrierSpinTime;
 
   static void pause() {
 #if defined(__x86_64__) || defined(__i386__)

@@ -7,13 +7,18 @@
 #include <algorithm>
 #include <cstdint>
 
-#include "csoftmax/batch_rows.hpp"
-#include "csoftmax/linear_tiles.hpp"
-#include "csoftmax/simd.hpp"
+#include "csoftmax/kernels/batch_rows.hpp"
+#include "csoftmax/kernels/weights.hpp"
+#include "csoftmax/kernels/linear_tiles.hpp"
+#include "csoftmax/simd/exp_log.hpp"
+#include "csoftmax/simd/vector.hpp"
 
 namespace csoftmax {
 
-static_assert(simd::kWidth % kRowTile == 0, "a lane tile is a whole number of register tiles");
+
+// Labels and argmax indices travel as float32 lanes, exact for class indices up to 2^24: the
+// kernels built on lane tiles (the single-pass step, the forward pass) take at most this many classes.
+inline constexpr int64_t kMaxLaneClasses = int64_t{1} << 24;
 
 // Scratch for one tile's forward: partial sums of a class block, before their reduction.
 inline constexpr int64_t kPartialVectors = kClassTile * simd::kWidth;
@@ -52,7 +57,7 @@ inline simd::vfloat lane_argmax(const float* zt, int64_t C, simd::vfloat& max) {
 
 struct LaneLoss {
   simd::vfloat loss;     // (max - z[label]) + log sum exp(z - max): never the log of a probability
-  simd::vfloat correct;  // 1 where argmax == label
+  simd::vfloat correct;  // 1 where argmax == label and no logit is NaN
 };
 
 // The cross-entropy of a tile and its gradient with respect to the logits, in place:
@@ -65,8 +70,10 @@ inline LaneLoss cross_entropy_grad_lanes(float* zt, int64_t C, simd::vfloat labe
   simd::vfloat max;
   const simd::vfloat arg = lane_argmax(zt, C, max);
   simd::vfloat sum = simd::zero(), z_label = simd::zero();
+  simd::vint nan = {};  // lanes with a NaN logit: never a correct prediction, whatever argmax says
   for (int64_t c = 0; c < C; ++c) {
     const simd::vfloat z = simd::load(zt + c * W);
+    nan |= z != z;
     z_label = labels == simd::broadcast(static_cast<float>(c)) ? z : z_label;
     const simd::vfloat e = simd::exp(z - max);
     simd::store(zt + c * W, e);
@@ -84,7 +91,7 @@ inline LaneLoss cross_entropy_grad_lanes(float* zt, int64_t C, simd::vfloat labe
   }
   const simd::vfloat loss = (max - z_label) + simd::log(sum);
   return LaneLoss{in_tile ? loss : simd::zero(),
-                  (in_tile & (arg == labels)) ? simd::broadcast(1.0f) : simd::zero()};
+                  (in_tile & (arg == labels) & ~nan) ? simd::broadcast(1.0f) : simd::zero()};
 }
 
 }  // namespace csoftmax

@@ -16,24 +16,12 @@
 #include <cstdint>
 #include <type_traits>
 
-#include "csoftmax/simd.hpp"
+#include "csoftmax/simd/vector.hpp"
+#include "csoftmax/tuning.hpp"
 
 namespace csoftmax {
 
-// Forward: kRowTile rows x kClassTile classes of accumulators; each step loads kRowTile row vectors
-// and kClassTile weight vectors for kRowTile * kClassTile FMAs. Backward: kChunkTile vectors along D
-// x kClassTile classes; each row loads kChunkTile row vectors and kClassTile gradient broadcasts.
-// With one vector load per cycle, 4 x 5 keeps the FMA units ahead of the loads.
-#if defined(__AVX512F__)
-inline constexpr int kRowTile = 4;    // 4 x 5 = 20 accumulators of 32 zmm registers
-inline constexpr int kClassTile = 5;
-inline constexpr int kChunkTile = 4;
-#else
-inline constexpr int kRowTile = 2;    // 2 x 5 = 10 accumulators of 16 ymm/xmm registers
-inline constexpr int kClassTile = 5;
-inline constexpr int kChunkTile = 2;
-#endif
-static_assert(kClassTile <= 10, "with_class_tile dispatches up to 10 classes");
+// The tiles (kRowTile, kClassTile, kChunkTile) are in csoftmax/tuning.hpp.
 
 // partial[c * kWidth + r0 + r] = the kWidth partial sums of <x_rows[r], wt[c]>   for r < R, c < NC
 // x_rows: R rows of length D; wt: NC class rows of length D (stride D). The partial sums are reduced
@@ -118,7 +106,7 @@ inline void grad_weight_tile(float* dw, const T* const* x_rows, int rows, const 
 // dx = sum_c g[c * g_class] * wt[c]     (one row; classes summed in order)
 // dx: D values; wt: (C, D).
 inline void grad_input_row(float* dx, const float* g, int64_t g_class, const float* wt, int64_t C, int64_t D) {
-  constexpr int kChunks = 4;  // independent accumulators, to hide the FMA latency
+  constexpr int kChunks = kGradInputChains;
   constexpr int64_t kSpan = kChunks * simd::kWidth;
   int64_t d = 0;
   for (; d + kSpan <= D; d += kSpan) {

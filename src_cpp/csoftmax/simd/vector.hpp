@@ -1,4 +1,5 @@
-// The one SIMD vocabulary every kernel is written in: a float vector of kWidth lanes.
+// The one SIMD vocabulary every kernel is written in: a float vector of kWidth lanes, its loads and
+// stores, and its lane reductions (exp and log are in simd/exp_log.hpp).
 //
 // GCC/Clang vector extensions let the same source compile to AVX-512, AVX2, SSE2 or NEON; the width
 // is fixed at build time by the target flags (-march=native by default, baseline for a portable build).
@@ -41,6 +42,7 @@ inline constexpr const char* kIsaName = "generic";
 
 typedef float vfloat __attribute__((vector_size(kWidth * sizeof(float))));
 typedef int32_t vint __attribute__((vector_size(kWidth * sizeof(int32_t))));
+typedef uint32_t vuint __attribute__((vector_size(kWidth * sizeof(uint32_t))));
 
 inline vfloat zero() { return vfloat{}; }
 
@@ -188,72 +190,6 @@ inline vfloat transpose_sum(const vfloat* v) {
   for (int i = 0; i < kWidth; ++i) result[i] = hsum(v[i]);
   return result;
 #endif
-}
-
-inline vfloat bits_as_float(vint bits) {
-  vfloat v;
-  std::memcpy(&v, &bits, sizeof(v));
-  return v;
-}
-inline vint float_bits(vfloat v) {
-  vint bits;
-  std::memcpy(&bits, &v, sizeof(bits));
-  return bits;
-}
-
-// exp(x) in float32, ~1 ulp on the range that matters (Cephes' expf polynomial on a range-reduced
-// argument). Only ever called on shifted logits x <= 0; below -87.3 the true result is subnormal or
-// zero and 0 is returned. NaN in, NaN out.
-inline vfloat exp(vfloat x) {
-  const vfloat lowest = broadcast(-87.33654475f);
-  const vfloat highest = broadcast(88.37626266f);
-  vfloat clamped = x < lowest ? lowest : x;
-  clamped = clamped > highest ? highest : clamped;
-  // n = round(x / ln 2), by the 1.5 * 2^23 trick (round-to-nearest without a rounding instruction).
-  const vfloat round_magic = broadcast(12582912.0f);
-  const vfloat n = (clamped * broadcast(1.44269504088896341f) + round_magic) - round_magic;
-  // r = x - n ln2, with ln2 split in two so the product is exact.
-  vfloat r = clamped - n * broadcast(0.693359375f);
-  r = r - n * broadcast(-2.12194440e-4f);
-  vfloat p = broadcast(1.9875691500e-4f);
-  p = p * r + broadcast(1.3981999507e-3f);
-  p = p * r + broadcast(8.3334519073e-3f);
-  p = p * r + broadcast(4.1665795894e-2f);
-  p = p * r + broadcast(1.6666665459e-1f);
-  p = p * r + broadcast(5.0000001201e-1f);
-  p = p * (r * r) + r + broadcast(1.0f);
-  const vfloat result = p * bits_as_float((__builtin_convertvector(n, vint) + 127) << 23);
-  return x < lowest ? zero() : result;
-}
-
-// log(x) in float32 for normal x > 0, ~1 ulp (Cephes' logf). Used on sums of exponentials, which
-// are >= 1. NaN and +inf come back unchanged.
-inline vfloat log(vfloat x) {
-  const vint bits = float_bits(x);
-  vint exponent = ((bits >> 23) & 0xff) - 127;
-  // mantissa in [1, 2), then folded into [sqrt(1/2), sqrt(2)) so the polynomial argument is small
-  vfloat m = bits_as_float((bits & 0x007fffff) | 0x3f800000);
-  const auto big = m > broadcast(1.41421356f);
-  m = big ? m * broadcast(0.5f) : m;
-  exponent = exponent + (big ? vint{} + 1 : vint{});
-  const vfloat e = __builtin_convertvector(exponent, vfloat);
-  const vfloat f = m - broadcast(1.0f);
-  const vfloat z = f * f;
-  vfloat y = broadcast(7.0376836292e-2f);
-  y = y * f + broadcast(-1.1514610310e-1f);
-  y = y * f + broadcast(1.1676998740e-1f);
-  y = y * f + broadcast(-1.2420140846e-1f);
-  y = y * f + broadcast(1.4249322787e-1f);
-  y = y * f + broadcast(-1.6668057665e-1f);
-  y = y * f + broadcast(2.0000714765e-1f);
-  y = y * f + broadcast(-2.4999993993e-1f);
-  y = y * f + broadcast(3.3333331174e-1f);
-  y = y * f * z;
-  y = y + e * broadcast(-2.12194440e-4f);
-  y = y - broadcast(0.5f) * z;
-  const vfloat result = f + y + e * broadcast(0.693359375f);
-  const auto passthrough = (x != x) | (x == broadcast(__builtin_inff()));
-  return passthrough ? x : result;
 }
 
 }  // namespace csoftmax::simd

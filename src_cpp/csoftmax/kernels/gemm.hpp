@@ -13,7 +13,8 @@
 // gives bit-identical results whichever thread runs it: callers parallelize by giving each thread
 // its own C region.
 //
-// gemm_naive is the reference (and the fallback a reader can check the fast one against).
+// Its reference is the whole kernel's: kernels/tiled_linear_cross_entropy_naive.hpp, plain loops that
+// the tests compare the tiled kernel with (tests/test_tiled_linear_cross_entropy.py).
 #pragma once
 
 #include <algorithm>
@@ -21,7 +22,8 @@
 #include <cstring>
 #include <vector>
 
-#include "csoftmax/simd.hpp"
+#include "csoftmax/simd/vector.hpp"
+#include "csoftmax/tuning.hpp"
 
 #if defined(__AVX512F__)
 #include <immintrin.h>
@@ -41,34 +43,8 @@ struct MatrixView {
   MatrixView transposed() const { return {data, col_stride, row_stride}; }
 };
 
-// The register tile: kMicroRows x (kVectors vectors). Accumulators + the B vectors + one broadcast
-// must fit the register file: 14 x 2 + 2 + 1 = 31 of 32 zmm with AVX-512, 6 x 2 + 2 + 1 = 15 of 16
-// registers otherwise.
-#if defined(__AVX512F__)
-inline constexpr int kMicroRows = 14;
-#else
-inline constexpr int kMicroRows = 6;
-#endif
-inline constexpr int kVectors = 2;
-inline constexpr int kMicroCols = kVectors * simd::kWidth;
-
-// Cache blocks (measured on Zen 5: 48 KB L1d, 1 MB L2 per core): a packed A micro-panel
-// (14 x 256 floats = 14 KB) and a B micro-panel (256 x 32 = 32 KB) share L1; the packed B block
-// (256 x 512 = 512 KB) stays in L2.
-inline constexpr int64_t kBlockK = 256;
-inline constexpr int64_t kBlockN = 512;
-inline constexpr int64_t kBlockM = 14 * 24;
-
-// C = A . B (+ C when accumulate): the plain triple loop, summing k in order.
-inline void gemm_naive(int64_t M, int64_t N, int64_t K, MatrixView A, MatrixView B, float* C, int64_t ldc,
-                       bool accumulate) {
-  for (int64_t i = 0; i < M; ++i)
-    for (int64_t j = 0; j < N; ++j) {
-      float sum = accumulate ? C[i * ldc + j] : 0.0f;
-      for (int64_t k = 0; k < K; ++k) sum += A(i, k) * B(k, j);
-      C[i * ldc + j] = sum;
-    }
-}
+// The register tile (kMicroRows x kMicroCols) and the cache blocks (kBlockM, kBlockN, kBlockK) are in
+// csoftmax/tuning.hpp.
 
 namespace detail {
 

@@ -16,35 +16,13 @@
 #include <cstdint>
 #include <vector>
 
-#include "csoftmax/batch_rows.hpp"
-#include "csoftmax/lane_tile.hpp"
-#include "csoftmax/linear_tiles.hpp"
-#include "csoftmax/softmax_row.hpp"
-#include "csoftmax/threads.hpp"
+#include "csoftmax/kernels/batch_rows.hpp"
+#include "csoftmax/kernels/lane_tile.hpp"
+#include "csoftmax/kernels/linear_tiles.hpp"
+#include "csoftmax/parallel/block_plan.hpp"
+#include "csoftmax/parallel/threads.hpp"
 
 namespace csoftmax {
-
-struct BlockPlan {
-  int64_t blocks;
-  int64_t rows_per_block;
-};
-
-// The work partition of a batch. A function of the shape only, never of the thread count.
-inline BlockPlan plan_blocks(int64_t batch, int64_t classes, int64_t features) {
-  // 128 rows: the chapter's batch of 256 is one block per core, so each core sums its rows into one
-  // partial and the reduction moves only the other core's half of one partial across.
-  constexpr int64_t kMinRowsPerBlock = 128;
-  constexpr int64_t kMaxBlocks = 64;
-  constexpr int64_t kPartialBytes = int64_t{64} << 20;  // cap on the memory of all partials
-  const int64_t partial_bytes = (classes * features + classes) * int64_t{sizeof(float)};
-  int64_t blocks = (batch + kMinRowsPerBlock - 1) / kMinRowsPerBlock;
-  blocks = std::min({blocks, kMaxBlocks, std::max<int64_t>(1, kPartialBytes / partial_bytes)});
-  blocks = std::max<int64_t>(1, blocks);
-  // whole lane tiles per block, so only a batch's last tile can be short
-  int64_t rows = (batch + blocks - 1) / blocks;
-  rows = (rows + simd::kWidth - 1) / simd::kWidth * simd::kWidth;
-  return BlockPlan{(batch + rows - 1) / rows, rows};
-}
 
 // Where a step's gradient goes: class-major grad_wt (C, D) and grad_b (C).
 struct GradientSink {
@@ -55,8 +33,9 @@ struct GradientSink {
 template <typename T>
 class FusedLinearCrossEntropy {
  public:
-  // Workspace for batches of up to max_batch rows, run by up to max_threads threads. With two
-  // partial sets, a step can write its partials while the previous step's are still being read.
+  // Workspace for batches of up to max_batch rows, run by a team of up to max_threads threads (the
+  // count the parallel region asks for: OpenMP grants at most that many). With two partial sets, a
+  // step can write its partials while the previous step's are still being read.
   FusedLinearCrossEntropy(int64_t max_batch, int64_t classes, int64_t features, int max_threads, int partial_sets = 1)
       : classes_(classes),
         features_(features),
@@ -72,14 +51,14 @@ class FusedLinearCrossEntropy {
   // One step's gradient over `batch` into `sink`. Call it from every thread of an enclosing parallel
   // region (of at most max_threads threads), or from outside any; it returns after a barrier, with the
   // step's loss sum and correct count added to loss_sum() and correct().
-  // row_loss (B) and grad_x (B, D) are optional outputs.
-  void run(const BatchRows<T>& batch, const int64_t* labels, const ClassMajorWeights& w, float x_scale,
-           float grad_scale, float* row_loss, float* grad_x, const GradientSink& sink) {
-    run_blocks(0, batch, labels, w, x_scale, grad_scale, row_loss, grad_x);
+  // `plan` is plan_blocks of this batch; row_loss (B) and grad_x (B, D) are optional outputs.
+  void run(const BlockPlan& plan, const BatchRows<T>& batch, const int64_t* labels, const ClassMajorWeights& w,
+           float x_scale, float grad_scale, float* row_loss, float* grad_x, const GradientSink& sink) {
+    run_blocks(0, plan, batch, labels, w, x_scale, grad_scale, row_loss, grad_x);
 #pragma omp barrier
-    const int64_t blocks = plan_blocks(batch.count, classes_, features_).blocks;
+    const int64_t blocks = plan.blocks;
     // Parameter indices are split across threads; the sums do not depend on how.
-    constexpr int64_t kChunk = 256;
+    constexpr int64_t kChunk = kReductionChunk;
     const int64_t weights = classes_ * features_;
     const int64_t weight_chunks = (weights + kChunk - 1) / kChunk;
     auto store_into = [](float* out) {
@@ -100,10 +79,9 @@ class FusedLinearCrossEntropy {
 
   // The blocks of one step, shared out among the threads of the enclosing parallel region (no barrier
   // at the end): block k writes its partial [dW (C, D) | db (C)], loss sum and correct count into set
-  // `set`. A thread runs blocks my_items(blocks) of the plan.
-  void run_blocks(int set, const BatchRows<T>& batch, const int64_t* labels, const ClassMajorWeights& w,
-                  float x_scale, float grad_scale, float* row_loss, float* grad_x) {
-    const BlockPlan plan = plan_blocks(batch.count, classes_, features_);
+  // `set`. A thread runs blocks my_items(blocks) of the plan (plan_blocks of this batch).
+  void run_blocks(int set, const BlockPlan& plan, const BatchRows<T>& batch, const int64_t* labels,
+                  const ClassMajorWeights& w, float x_scale, float grad_scale, float* row_loss, float* grad_x) {
     const ItemRange mine = my_items(plan.blocks);
     for (int64_t k = mine.begin; k < mine.end; ++k) {
       const int64_t begin = k * plan.rows_per_block;
@@ -112,10 +90,9 @@ class FusedLinearCrossEntropy {
     }
   }
 
-  // Bring into cache the first tile of the first block this thread will run for `batch`: the one
-  // tile of a block that its own prefetching cannot cover.
-  void prefetch_first_tile(const BatchRows<T>& batch) const {
-    const BlockPlan plan = plan_blocks(batch.count, classes_, features_);
+  // Bring into cache the first tile of the first block this thread will run for `batch` (cut by
+  // `plan`): the one tile of a block that its own prefetching cannot cover.
+  void prefetch_first_tile(const BlockPlan& plan, const BatchRows<T>& batch) const {
     const ItemRange mine = my_items(plan.blocks);
     if (mine.begin < mine.end) {
       const int64_t begin = mine.begin * plan.rows_per_block;

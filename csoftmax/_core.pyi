@@ -1,0 +1,98 @@
+"""Stubs of csoftmax._core, the compiled kernels (src_cpp/bindings/register_*.cpp).
+
+Use the csoftmax package, which converts and validates arguments first; the extension checks dtypes,
+shapes and indices on its own too, and raises TypeError or ValueError naming the argument.
+Every argument after the arrays is keyword-only, except in sgd_epoch.
+"""
+
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+_F32 = npt.NDArray[np.float32]
+_I64 = npt.NDArray[np.int64]
+_Features = npt.NDArray[np.float32] | npt.NDArray[np.uint8]
+_Layout = Literal["DC", "CD"]
+
+# --- register_build_info.cpp ---------------------------------------------------------------------
+
+def build_info() -> dict[str, Any]:
+    """compiler, cxx_flags, native, simd, simd_width, tile, openmp, available_threads, max_threads,
+    cpu_features."""
+
+def peak_fma_flops(threads: int, iterations: int = 2000000, repeats: int = 5) -> tuple[float, int]:
+    """(FLOP/s, threads that ran) of independent FMA chains: the machine's fp32 peak."""
+
+def get_num_threads() -> int: ...
+def max_threads() -> int: ...
+def set_num_threads(n: int) -> None: ...
+
+# --- register_softmax.cpp ------------------------------------------------------------------------
+
+def softmax_rows(
+    logits: _F32, what: Literal["softmax", "log_softmax", "cross_entropy"], y: _I64 | None = None
+) -> _F32:
+    """(B, C) probabilities or log-probabilities, or (B,) losses (needs y)."""
+
+def linear_forward(
+    X: _Features,
+    W: _F32,
+    b: _F32,
+    what: Literal["softmax", "log_softmax", "argmax"],
+    *,
+    rows: _I64 | None = None,
+    x_scale: float = 1.0,
+    layout: _Layout = "DC",
+) -> _F32 | _I64:
+    """softmax, log_softmax (B, C) or argmax (B,) of x_scale * X[rows] . W + b."""
+
+# --- register_linear_cross_entropy.cpp -----------------------------------------------------------
+
+def linear_cross_entropy(
+    X: _Features,
+    W: _F32,
+    b: _F32,
+    y: _I64,
+    *,
+    rows: _I64 | None = None,
+    x_scale: float = 1.0,
+    grad_scale: float = 1.0,
+    row_losses: bool = False,
+    grad_input: bool = False,
+    layout: _Layout = "DC",
+) -> tuple[float, int, _F32 | None, _F32, _F32, _F32 | None]:
+    """The single-pass fused step: (loss_sum, correct, row_loss, grad_W, grad_b, grad_X)."""
+
+# --- register_training.cpp -----------------------------------------------------------------------
+
+def sgd_epoch(
+    X: _Features, y: _I64, order: _I64, batch_size: int, lr: float, x_scale: float, wt: _F32, bias: _F32
+) -> tuple[float, int]:
+    """An epoch of minibatch SGD over X[order], updating class-major wt (C, D) and bias (C) in place:
+    (loss_sum, correct)."""
+
+# --- register_tiled_linear_cross_entropy.cpp -----------------------------------------------------
+
+def tiled_linear_cross_entropy(
+    X: _Features,
+    W: _F32,
+    b: _F32 | None,
+    y: _I64,
+    *,
+    rows: _I64 | None = None,
+    x_scale: float = 1.0,
+    mean: bool = True,
+    label_smoothing: float = 0.0,
+    ignore_index: int | None = None,
+    row_weights: _F32 | None = None,
+    layout: _Layout = "DC",
+    want_lse: bool = False,
+    grad_weight: bool = True,
+    grad_input: bool = False,
+    naive: bool = False,
+) -> tuple[float, int, int, _F32, _F32 | None, _F32 | None, _F32 | None, _F32 | None]:
+    """The large-vocabulary kernel: (loss_sum, counted, correct, row_loss, lse, grad_W, grad_b, grad_X)."""
+
+def tiled_plan(B: int, C: int, D: int) -> dict[str, Any]:
+    """row_block, class_block, class_groups, logits_bytes, micro_tile; each size in [1, 2^40]."""

@@ -1,0 +1,101 @@
+// The online softmax of the large-vocabulary kernel: one row's logits arrive a class tile at a time,
+// and a running max and sum (rescaled as the max moves) give its log-sum-exp without keeping them all.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+
+#include "csoftmax/simd/exp_log.hpp"
+#include "csoftmax/simd/vector.hpp"
+
+namespace csoftmax::large_vocab {
+
+// The first n (< kWidth) floats at p, the other lanes set to `fill`.
+inline simd::vfloat load_tail(const float* p, int64_t n, float fill) {
+  float buffer[simd::kWidth];
+  for (int i = 0; i < simd::kWidth; ++i) buffer[i] = i < n ? p[i] : fill;
+  return simd::load(buffer);
+}
+
+// The running softmax of one row over the class tiles of one group: max m, sum exp(z - m), the first
+// argmax, sum z (for label smoothing), and whether a logit was NaN (then no argmax is correct).
+struct RunningRow {
+  float max;
+  float sum;
+  float best;
+  int64_t argmax;
+  double logit_sum;
+  bool nan;
+};
+
+// One tile of a row: z (n logits, classes c0..c0+n) becomes p = exp(z - m) with m the new running max;
+// returns the factor exp(m_old - m) by which everything summed so far (sum, the row of partial dX)
+// must be scaled. Only shifted logits are exponentiated.
+inline float absorb_tile(RunningRow& r, float* z, int64_t n, int64_t c0) {
+  using simd::vfloat;
+  constexpr int W = simd::kWidth;
+  const int64_t full = n / W * W;
+  const float neg_inf = -std::numeric_limits<float>::infinity();
+  vfloat vmax = simd::broadcast(neg_inf), vsum = simd::zero();
+  simd::vint vnan = {};
+  for (int64_t c = 0; c < full; c += W) {
+    const vfloat v = simd::load(z + c);
+    vmax = simd::vmax(vmax, v);
+    vsum += v;
+    vnan |= v != v;
+  }
+  float tile_max = simd::hmax(vmax), tile_sum = simd::hsum(vsum);
+  bool nan = false;
+  for (int i = 0; i < W; ++i) nan |= vnan[i] != 0;
+  for (int64_t c = full; c < n; ++c) tile_max = std::max(tile_max, z[c]), tile_sum += z[c], nan |= std::isnan(z[c]);
+  r.logit_sum += tile_sum;
+  r.nan |= nan;
+  if (tile_max > r.best) {  // strictly: the first maximum wins, as numpy.argmax
+    int64_t c = 0;
+    while (c < n - 1 && !(z[c] == tile_max)) ++c;
+    r.best = tile_max;
+    r.argmax = c0 + c;
+  }
+  const float m = std::max(r.max, tile_max);
+  const float factor = r.max == m ? 1.0f : std::exp(r.max - m);  // exp(-inf) = 0 on the first tile
+  const vfloat shift = simd::broadcast(m);
+  vsum = simd::zero();
+  for (int64_t c = 0; c < full; c += W) {
+    const vfloat e = simd::exp(simd::load(z + c) - shift);
+    simd::store(z + c, e);
+    vsum += e;
+  }
+  float sum = simd::hsum(vsum);
+  if (full < n) {
+    const vfloat e = simd::exp(load_tail(z + full, n - full, neg_inf) - shift);
+    simd::store_partial(z + full, e, n - full);
+    sum += simd::hsum(e);
+  }
+  r.sum = r.sum * factor + sum;
+  r.max = m;
+  return factor;
+}
+
+// One row of logits (C entries) -> that row of G, in place:
+// (exp(z - lse) - eps / C - (1 - eps) [c == label]) * scale; a row with scale 0 (ignored) becomes 0.
+inline void gradient_row(float* z, int64_t C, int64_t label, float lse, float scale, float eps) {
+  if (scale == 0.0f) {
+    std::fill(z, z + C, 0.0f);
+    return;
+  }
+  using simd::vfloat;
+  constexpr int W = simd::kWidth;
+  const int64_t full = C / W * W;
+  const vfloat shift = simd::broadcast(lse), s = simd::broadcast(scale);
+  const vfloat uniform = simd::broadcast(scale * eps / static_cast<float>(C));
+  for (int64_t c = 0; c < full; c += W) simd::store(z + c, simd::exp(simd::load(z + c) - shift) * s - uniform);
+  if (full < C) {
+    const vfloat e = simd::exp(load_tail(z + full, C - full, lse) - shift) * s - uniform;
+    simd::store_partial(z + full, e, C - full);
+  }
+  z[label] -= scale * (1.0f - eps);
+}
+
+}  // namespace csoftmax::large_vocab

@@ -1,0 +1,346 @@
+// Linear + softmax + cross-entropy for large label sets (10^4 - 10^5 classes and more), without ever
+// holding the B x C logits.
+//
+//   z = x_scale X . W^T + b;  m = max_c z;  lse = m + log sum_c exp(z - m)
+//   loss_i = lse_i - (1 - eps) z[i, y_i] - (eps / C) sum_c z[i, c]        (label smoothing eps, as PyTorch)
+//   G = (exp(z - lse) - (1 - eps) onehot(y) - eps / C) * grad_scale [* row_weight_i]   (ignored rows: 0)
+//   dW = G^T . (x_scale X);  db = sum_i G_i;  dX = x_scale G . W
+//
+// The batch goes through in chunks of `row_block` rows (TiledPlan says how a shape is cut). For one
+// chunk, one function per phase:
+//   0. gather   the chunk of X as floats (gathered, scaled), packed once for all class tiles;
+//   1. logits   by class tiles of kClassBlock, dealt into kClassGroups groups (one work item each):
+//               Z[:, tile] = X_chunk . W[tile]^T + b (one sgemm), an online softmax per row (running
+//               max and sum, rescaled as the max moves) and, while W[tile] is still in cache, the
+//               group's partial dX += exp(Z - running max) . W[tile] (a second sgemm);
+//   2. rows     per row: the groups combined in order -> lse, argmax, loss, and dX; Z becomes G;
+//   3. dW, db   per class tile: dW[tile] += G[:, tile]^T . X_chunk.
+// dX needs no G: softmax(z) . W = (sum_c exp(z_c - m) W_c) / (sum_c exp(z_c - m)), so it is
+// accumulated in the same pass as the logits, the way attention kernels accumulate their output.
+// Only dW needs the final lse before it can start; so Z of one chunk is kept, (row_block x C) floats,
+// with row_block chosen to stay within a budget (a fraction of B x C, between a floor and a cap): the
+// memory beyond inputs and outputs is bounded whatever B is (without dW and db, nothing is kept).
+// Each logit is computed once: three GEMM-equivalents per step, as for an unfused forward + backward,
+// where recomputing the logits for the backward, as GPU kernels do, would cost a fourth. W is read
+// from memory once per chunk, dW read and written once per chunk.
+//
+// Determinism: the chunks, tiles and groups depend on (B, C, D) only; every output element is written
+// by exactly one work item, each item sums in a fixed order (gemm.hpp) and the groups are combined in
+// group order, so any thread runs any item and the result is bit-identical for every thread count.
+// Per-row losses are totalled in row order.
+//
+// W is either feature-major (D, C) as in the chapter, or class-major (C, D) like torch.nn.Linear.weight;
+// both are read in place (as strided views) and dW is written in the same layout.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <numeric>
+#include <type_traits>
+#include <vector>
+
+#include "csoftmax/kernels/batch_rows.hpp"
+#include "csoftmax/kernels/gemm.hpp"
+#include "csoftmax/kernels/large_vocab_io.hpp"
+#include "csoftmax/kernels/online_softmax.hpp"
+#include "csoftmax/kernels/weights.hpp"
+#include "csoftmax/parallel/threads.hpp"
+#include "csoftmax/simd/vector.hpp"
+#include "csoftmax/tuning.hpp"
+
+namespace csoftmax::large_vocab {
+
+// The largest B, C or D a plan is made for: 2^40 (far past any array that fits in memory) keeps
+// row_block * logits_stride(C) * sizeof(float) and the other size products within int64.
+inline constexpr int64_t kMaxDimension = int64_t{1} << 40;
+
+// Leading dimension of the logits chunk: whole vectors, and never a multiple of 2 KB, so the rows a
+// transposing pack reads together do not all fall in the same cache set.
+inline int64_t logits_stride(int64_t classes) {
+  int64_t ld = gemm::round_up(classes, simd::kWidth);
+  if (ld % kLogitsStrideAlias == 0) ld += simd::kWidth;
+  return ld;
+}
+
+// Rows per chunk: as many as the logits budget allows, in whole micro-panels (a partial panel
+// computes all kMicroRows rows: 104 rows would cost as much as 112), within [kMinRowBlock,
+// kMaxRowBlock]. A function of the shape only; sizes up to kMaxDimension keep every product in int64.
+inline int64_t row_block(int64_t batch, int64_t classes) {
+  const int64_t row_bytes = logits_stride(classes) * int64_t{sizeof(float)};
+  // batch * row_bytes / 16, clamped; batch is capped first so the product cannot overflow
+  const int64_t capped_batch = std::min(batch, 16 * kLogitsCapBytes / row_bytes + 1);
+  const int64_t budget = std::clamp(capped_batch * row_bytes / 16, kLogitsFloorBytes, kLogitsCapBytes);
+  const int64_t fit = budget / row_bytes;
+  const int64_t rows = std::clamp(fit / gemm::kMicroRows * gemm::kMicroRows, kMinRowBlock, kMaxRowBlock);
+  return std::min(rows, batch);
+}
+
+inline int64_t class_groups(int64_t classes) {
+  return std::min(kClassGroups, (classes + kClassBlock - 1) / kClassBlock);
+}
+
+// How a problem of B rows, C classes and D features is cut. A function of the shape only.
+struct TiledPlan {
+  int64_t batch, classes, features;
+  int64_t rows_per_block;  // rows of a chunk
+  int64_t ldz;             // leading dimension of the chunk's logits
+  int64_t class_tiles;     // tiles of kClassBlock classes
+  int64_t groups;          // class-tile groups of phase 1 (each with its own running softmax)
+  // Fewer class groups or tiles than kClassGroups (C < 1024) leave threads idle: split the rows of
+  // phase 1 and the features of phase 3 instead.
+  int64_t row_slices;
+  int64_t feature_slices, slice_features;
+
+  TiledPlan(int64_t B, int64_t C, int64_t D)
+      : batch(B),
+        classes(C),
+        features(D),
+        rows_per_block(row_block(B, C)),
+        ldz(logits_stride(C)),
+        class_tiles((C + kClassBlock - 1) / kClassBlock),
+        groups(class_groups(C)),
+        row_slices((kClassGroups + groups - 1) / groups),
+        feature_slices(std::min((kClassGroups + class_tiles - 1) / class_tiles, (D + 15) / 16)),
+        slice_features(gemm::round_up((D + feature_slices - 1) / feature_slices, simd::kWidth)) {}
+
+  // Bytes of logits kept at once (when dW or db is asked for).
+  int64_t logits_bytes() const { return rows_per_block * ldz * int64_t{sizeof(float)}; }
+};
+
+// One call's inputs, outputs and the scratch its phases share (one chunk at a time).
+template <typename T>
+struct TiledStep {
+  const TiledPlan plan;
+  LargeVocabOutputs& out;
+  const BatchRows<T>& batch;
+  const int64_t* labels;
+  const LargeVocabWeights& w;
+  const gemm::MatrixView wc;  // W as (C, D), whatever its layout
+  const float x_scale;
+  const CrossEntropyOptions& opt;
+  // dW and db need G, hence every logit of the chunk: only then are they kept.
+  const bool keep_logits;
+  // X is used in place when it already is the float matrix the GEMMs want.
+  const bool copy_x;
+
+  // Scratch that is always written before it is read: left uninitialized (no pass to zero it).
+  static std::unique_ptr<float[]> buffer(int64_t n) {
+    return std::unique_ptr<float[]>(new float[static_cast<size_t>(n)]);
+  }
+  const std::unique_ptr<float[]> logits, x_copy, x_packed, dx_partial;
+  std::vector<RunningRow> running;  // (groups, rows_per_block)
+  std::vector<float> label_logit;   // (rows_per_block)
+  std::vector<uint8_t> row_correct;  // (B)
+  std::vector<float> weight_sum;    // (D) sum_c W[c], the smoothing term of dX
+
+  TiledStep(LargeVocabOutputs& out_, const BatchRows<T>& batch_, const int64_t* labels_, const LargeVocabWeights& w_,
+            float x_scale_, const CrossEntropyOptions& opt_)
+      : plan(batch_.count, w_.classes, w_.features),
+        out(out_),
+        batch(batch_),
+        labels(labels_),
+        w(w_),
+        wc(w_.class_rows()),
+        x_scale(x_scale_),
+        opt(opt_),
+        keep_logits(out_.grad_w || out_.grad_b),
+        copy_x(!std::is_same_v<T, float> || batch_.rows != nullptr || x_scale_ != 1.0f),
+        logits(buffer(keep_logits ? plan.rows_per_block * plan.ldz : 0)),
+        x_copy(buffer(copy_x ? plan.rows_per_block * plan.features : 0)),
+        x_packed(buffer(gemm::packed_a_size(plan.rows_per_block, plan.features))),
+        dx_partial(buffer(out_.grad_x ? plan.groups * plan.rows_per_block * plan.features : 0)),
+        running(static_cast<size_t>(plan.groups * plan.rows_per_block)),
+        label_logit(static_cast<size_t>(plan.rows_per_block)),
+        row_correct(static_cast<size_t>(plan.batch)) {
+    if (out.grad_x && opt.label_smoothing != 0.0f) sum_weights();
+  }
+
+  void sum_weights() {
+    const int64_t C = plan.classes, D = plan.features;
+    weight_sum.assign(static_cast<size_t>(D), 0.0f);
+    if (w.layout == WeightLayout::kFeatureMajor)  // in memory order either way
+      for (int64_t d = 0; d < D; ++d) weight_sum[d] = std::accumulate(w.w + d * C, w.w + (d + 1) * C, 0.0f);
+    else
+      for (int64_t c = 0; c < C; ++c)
+        for (int64_t d = 0; d < D; ++d) weight_sum[d] += w.w[c * D + d];
+  }
+
+  // The chunk's X as the GEMMs read it: the float copy, or X itself.
+  gemm::MatrixView chunk_x(int64_t r0) const {
+    if (copy_x) return gemm::MatrixView{x_copy.get(), plan.features, 1};
+    return gemm::MatrixView{reinterpret_cast<const float*>(batch.data) + r0 * batch.stride, batch.stride, 1};
+  }
+
+  // Phase 0, row i of the chunk at r0: X as floats (gathered, scaled).
+  void gather_row(int64_t r0, int64_t i) {
+    const T* src = batch.row(r0 + i);
+    float* dst = x_copy.get() + i * plan.features;
+    for (int64_t d = 0; d < plan.features; ++d) dst[d] = static_cast<float>(src[d]) * x_scale;
+  }
+
+  // Phase 1, one work item: group g of class tiles over one slice of the chunk's rows (br of them).
+  // Per tile: Z = X . W[tile]^T + b (kept for phase 3), P = exp(Z - running max), and, while W[tile]
+  // is in cache, the group's partial dX += P . W[tile], rescaled whenever the max moves.
+  // scratch: rows_per_block x kClassBlock floats of the calling thread.
+  void logits_item(int64_t item, int64_t r0, int64_t br, float* scratch, gemm::Workspace& ws) {
+    const int64_t C = plan.classes, D = plan.features, groups = plan.groups;
+    const int64_t slice_rows = gemm::round_up((br + plan.row_slices - 1) / plan.row_slices, gemm::kMicroRows);
+    const int64_t g = item / plan.row_slices, i0 = item % plan.row_slices * slice_rows;
+    const int64_t i1 = std::min(br, i0 + slice_rows), rows = i1 - i0;
+    if (rows <= 0) return;
+    const gemm::MatrixView x_view = chunk_x(r0);
+    RunningRow* run_rows = running.data() + g * plan.rows_per_block;
+    float* dx = out.grad_x ? dx_partial.get() + g * plan.rows_per_block * D : nullptr;
+    const float neg_inf = -std::numeric_limits<float>::infinity();
+    for (int64_t i = i0; i < i1; ++i) run_rows[i] = RunningRow{neg_inf, 0.0f, neg_inf, 0, 0.0, false};
+    const int64_t t_begin = g * plan.class_tiles / groups, t_end = (g + 1) * plan.class_tiles / groups;
+    for (int64_t t = t_begin; t < t_end; ++t) {
+      const int64_t c0 = t * kClassBlock, nc = std::min(kClassBlock, C - c0);
+      if (w.bias)
+        for (int64_t i = 0; i < rows; ++i) std::copy(w.bias + c0, w.bias + c0 + nc, scratch + i * kClassBlock);
+      gemm::gemm(rows, nc, D, x_view, x_packed.get(), wc.block(c0, 0).transposed(), scratch, kClassBlock,
+                 w.bias != nullptr, ws, br, i0);
+      for (int64_t i = i0; i < i1; ++i) {
+        float* zi = scratch + (i - i0) * kClassBlock;
+        if (keep_logits) std::copy(zi, zi + nc, logits.get() + i * plan.ldz + c0);
+        const int64_t label = labels[batch.source(r0 + i)];
+        if (label >= c0 && label < c0 + nc) label_logit[static_cast<size_t>(i)] = zi[label - c0];
+        const float factor = absorb_tile(run_rows[i], zi, nc, c0);
+        if (dx && t > t_begin && factor != 1.0f)
+          for (int64_t d = 0; d < D; ++d) dx[i * D + d] *= factor;
+      }
+      if (dx)
+        gemm::gemm(rows, D, nc, gemm::MatrixView{scratch, kClassBlock, 1}, nullptr, wc.block(c0, 0), dx + i0 * D, D,
+                   t > t_begin, ws);
+    }
+  }
+
+  // Phase 2, row i of the chunk at r0: the groups combined in order -> lse, argmax, loss; Z becomes G;
+  // dX = the combined partials.
+  void finish_row(int64_t r0, int64_t i) {
+    const int64_t C = plan.classes, D = plan.features;
+    const float eps = opt.label_smoothing;
+    float m = -std::numeric_limits<float>::infinity(), best = m;
+    int64_t argmax = 0;
+    double logit_sum = 0.0;
+    bool nan = false;
+    for (int64_t g = 0; g < plan.groups; ++g) {
+      const RunningRow& r = running[static_cast<size_t>(g * plan.rows_per_block + i)];
+      m = std::max(m, r.max);
+      logit_sum += r.logit_sum;
+      nan |= r.nan;
+      if (r.best > best) best = r.best, argmax = r.argmax;
+    }
+    float sum = 0.0f;
+    for (int64_t g = 0; g < plan.groups; ++g) {
+      const RunningRow& r = running[static_cast<size_t>(g * plan.rows_per_block + i)];
+      sum += r.sum * std::exp(r.max - m);
+    }
+    const float log_sum = std::log(sum);  // sum >= 1: the max itself contributes exp(0)
+    const int64_t label = labels[batch.source(r0 + i)];
+    const bool ignored = opt.ignored(label);
+    const float scale = ignored ? 0.0f : opt.row_scale(r0 + i);
+    if (keep_logits) gradient_row(logits.get() + i * plan.ldz, C, label, m + log_sum, scale, eps);
+    // lse - (1 - eps) z_y - (eps / C) sum z, written around the max so large logits do not cancel
+    const float loss = ignored ? 0.0f
+                               : log_sum + (1.0f - eps) * (m - label_logit[static_cast<size_t>(i)]) +
+                                     eps * static_cast<float>(m - logit_sum / static_cast<double>(C));
+    out.row_loss[r0 + i] = loss;
+    if (out.row_lse) out.row_lse[r0 + i] = m + log_sum;
+    row_correct[static_cast<size_t>(r0 + i)] = !ignored && !nan && argmax == label;
+    if (!out.grad_x) return;
+    // dX_i = x_scale * scale * (sum_g exp(m_g - m) U_g / sum - (1 - eps) W[y] - (eps / C) sum_c W[c])
+    float* dxi = out.grad_x + (r0 + i) * D;
+    std::fill(dxi, dxi + D, 0.0f);
+    if (ignored) return;
+    for (int64_t g = 0; g < plan.groups; ++g) {
+      const RunningRow& r = running[static_cast<size_t>(g * plan.rows_per_block + i)];
+      const float f = std::exp(r.max - m) / sum;
+      const float* u = dx_partial.get() + (g * plan.rows_per_block + i) * D;
+      for (int64_t d = 0; d < D; ++d) dxi[d] += f * u[d];
+    }
+    const float s = x_scale * scale;
+    for (int64_t d = 0; d < D; ++d) {
+      float v = dxi[d] - (1.0f - eps) * wc(label, d);
+      if (eps != 0.0f) v -= eps / static_cast<float>(C) * weight_sum[static_cast<size_t>(d)];
+      dxi[d] = v * s;
+    }
+  }
+
+  // Phase 3, one work item: dW and db of one class tile (or of a slice of D of one), from G (in place
+  // of Z), for the chunk at r0 of br rows.
+  void weight_gradient_item(int64_t item, int64_t r0, int64_t br, gemm::Workspace& ws) {
+    const int64_t C = plan.classes, D = plan.features;
+    const int64_t t = item / plan.feature_slices, c0 = t * kClassBlock, nc = std::min(kClassBlock, C - c0);
+    const int64_t d0 = item % plan.feature_slices * plan.slice_features, nd = std::min(plan.slice_features, D - d0);
+    if (nd <= 0) return;
+    const bool first = r0 == 0;
+    const gemm::MatrixView x_view = chunk_x(r0), g{logits.get(), plan.ldz, 1};
+    if (out.grad_w) {
+      if (w.layout == WeightLayout::kFeatureMajor)  // dW[d0:, tile] (nd, nc) += X_chunk[:, d0:]^T . G[:, tile]
+        gemm::gemm(nd, nc, br, x_view.block(0, d0).transposed(), nullptr, g.block(0, c0), out.grad_w + d0 * C + c0,
+                   C, !first, ws);
+      else  // dW[tile, d0:] (nc, nd) += G[:, tile]^T . X_chunk[:, d0:]
+        gemm::gemm(nc, nd, br, g.block(0, c0).transposed(), nullptr, x_view.block(0, d0), out.grad_w + c0 * D + d0,
+                   D, !first, ws);
+    }
+    if (out.grad_b && d0 == 0) {
+      float* db = out.grad_b + c0;
+      if (first) std::fill(db, db + nc, 0.0f);
+      for (int64_t i = 0; i < br; ++i) {
+        const float* gi = logits.get() + i * plan.ldz + c0;
+        for (int64_t c = 0; c < nc; ++c) db[c] += gi[c];
+      }
+    }
+  }
+
+  // The totals, in row order.
+  void total() {
+    out.loss_sum = 0;
+    out.correct = 0;
+    for (int64_t i = 0; i < plan.batch; ++i) {
+      out.loss_sum += out.row_loss[i];
+      out.correct += row_correct[static_cast<size_t>(i)];
+    }
+  }
+};
+
+// The whole step, see the top of the file. Call from outside any parallel region; `threads` threads
+// run it (1 = serial).
+template <typename T>
+void run(LargeVocabOutputs& out, const BatchRows<T>& batch, const int64_t* labels, const LargeVocabWeights& w,
+         float x_scale, const CrossEntropyOptions& opt, int threads) {
+  TiledStep<T> step(out, batch, labels, w, x_scale, opt);
+  const TiledPlan& plan = step.plan;
+#pragma omp parallel num_threads(threads) if (threads > 1)
+  {
+    // The packing buffers stay with the (pooled) thread from call to call; the tile scratch is each
+    // granted thread's own, so memory follows the threads that run, not the count asked for.
+    thread_local gemm::Workspace ws;
+    const auto scratch = TiledStep<T>::buffer(plan.rows_per_block * kClassBlock);
+    for (int64_t r0 = 0; r0 < plan.batch; r0 += plan.rows_per_block) {
+      const int64_t br = std::min(plan.rows_per_block, plan.batch - r0);
+      if (step.copy_x) {
+#pragma omp for schedule(static)
+        for (int64_t i = 0; i < br; ++i) step.gather_row(r0, i);
+      }
+#pragma omp single
+      gemm::pack_a_blocks(step.x_packed.get(), step.chunk_x(r0), br, plan.features);
+#pragma omp for schedule(dynamic)
+      for (int64_t item = 0; item < plan.groups * plan.row_slices; ++item)
+        step.logits_item(item, r0, br, scratch.get(), ws);
+#pragma omp for schedule(static)
+      for (int64_t i = 0; i < br; ++i) step.finish_row(r0, i);
+      if (!step.keep_logits) continue;
+#pragma omp for schedule(dynamic)
+      for (int64_t item = 0; item < plan.class_tiles * plan.feature_slices; ++item)
+        step.weight_gradient_item(item, r0, br, ws);
+    }
+  }
+  step.total();
+}
+
+}  // namespace csoftmax::large_vocab

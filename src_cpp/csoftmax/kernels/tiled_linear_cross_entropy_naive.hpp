@@ -1,0 +1,77 @@
+// The reference of the large-vocabulary kernel: one row of logits at a time, plain loops (O(C)
+// memory, O(B C D) time, no blocking). It computes what kernels/tiled_linear_cross_entropy.hpp
+// computes, in the most readable way; tests/test_tiled_linear_cross_entropy.py holds the two together
+// (through _core.tiled_linear_cross_entropy(..., naive=True)).
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#include "csoftmax/kernels/batch_rows.hpp"
+#include "csoftmax/kernels/large_vocab_io.hpp"
+#include "csoftmax/kernels/weights.hpp"
+
+namespace csoftmax {
+
+template <typename T>
+inline void linear_cross_entropy_naive(LargeVocabOutputs& out, const BatchRows<T>& batch, const int64_t* labels,
+                                       const LargeVocabWeights& w, float x_scale, const CrossEntropyOptions& opt) {
+  const int64_t B = batch.count, C = w.classes, D = w.features;
+  const gemm::MatrixView wc = w.class_rows();
+  std::vector<float> z(static_cast<size_t>(C)), x(static_cast<size_t>(D));
+  if (out.grad_w) std::fill(out.grad_w, out.grad_w + C * D, 0.0f);
+  if (out.grad_b) std::fill(out.grad_b, out.grad_b + C, 0.0f);
+  out.correct = 0;
+  out.loss_sum = 0;
+  for (int64_t i = 0; i < B; ++i) {
+    const T* xi = batch.row(i);
+    for (int64_t d = 0; d < D; ++d) x[d] = static_cast<float>(xi[d]) * x_scale;
+    for (int64_t c = 0; c < C; ++c) {
+      float s = w.bias ? w.bias[c] : 0.0f;
+      for (int64_t d = 0; d < D; ++d) s += x[d] * wc(c, d);
+      z[c] = s;
+    }
+    const int64_t label = labels[batch.source(i)];
+    int64_t argmax = 0;
+    bool nan = std::isnan(z[0]);
+    for (int64_t c = 1; c < C; ++c) {
+      if (z[c] > z[argmax]) argmax = c;
+      nan |= std::isnan(z[c]);
+    }
+    const float m = z[argmax];
+    float sum = 0.0f, shifted_sum = 0.0f;
+    for (int64_t c = 0; c < C; ++c) {
+      sum += std::exp(z[c] - m);
+      shifted_sum += z[c] - m;
+    }
+    const float log_sum = std::log(sum);
+    if (out.row_lse) out.row_lse[i] = m + log_sum;
+    const bool ignored = opt.ignored(label);
+    const float eps = opt.label_smoothing;
+    const float loss = ignored ? 0.0f : log_sum + (1 - eps) * (m - z[label]) - eps / C * shifted_sum;
+    out.row_loss[i] = loss;
+    out.loss_sum += loss;
+    out.correct += !ignored && !nan && argmax == label;
+    for (int64_t c = 0; c < C; ++c) {
+      const float target = (c == label ? 1 - eps : 0.0f) + eps / C;
+      const float g = ignored ? 0.0f : (std::exp(z[c] - m) / sum - target) * opt.row_scale(i);
+      if (out.grad_b) out.grad_b[c] += g;
+      for (int64_t d = 0; d < D; ++d) {
+        if (out.grad_w) {
+          float& dw = w.layout == WeightLayout::kClassMajor ? out.grad_w[c * D + d] : out.grad_w[d * C + c];
+          dw += g * x[d];
+        }
+      }
+      z[c] = g;
+    }
+    if (out.grad_x)
+      for (int64_t d = 0; d < D; ++d) {
+        float s = 0.0f;
+        for (int64_t c = 0; c < C; ++c) s += z[c] * wc(c, d);
+        out.grad_x[i * D + d] = s * x_scale;
+      }
+  }
+}
+
+}  // namespace csoftmax
