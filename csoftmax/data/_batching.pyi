@@ -7,8 +7,8 @@ def gather_scaled(
     rows: npt.NDArray[np.int64],
     scale: float,
     out: npt.NDArray[np.float32],
-) -> int:
-    """out[i, :] = images[rows[i], :] * scale for i < len(rows); returns the number of rows written."""
+) -> None:
+    """out[i, :] = images[rows[i], :] * scale for i < len(rows)."""
 
 def fill_permutation(out: npt.NDArray[np.int64], seed: int) -> None:
     """out <- a uniformly random permutation of 0 .. len(out) - 1, fixed by `seed` (up to 2**32 elements)."""

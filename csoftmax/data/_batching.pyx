@@ -8,7 +8,7 @@ so batches a user keeps never change under them.
 
 def gather_scaled(const unsigned char[:, ::1] images, const long long[::1] rows, float scale,
                   float[:, ::1] out):
-    """out[i, :] = images[rows[i], :] * scale for i < len(rows); returns the number of rows written.
+    """out[i, :] = images[rows[i], :] * scale for i < len(rows).
 
     `out` must have at least len(rows) rows and the images' width; indices are checked.
     """
@@ -26,7 +26,6 @@ def gather_scaled(const unsigned char[:, ::1] images, const long long[::1] rows,
             r = rows[i]
             for j in range(width):
                 out[i, j] = images[r, j] * scale
-    return n
 
 
 # --- epoch orders -------------------------------------------------------------------------------------
