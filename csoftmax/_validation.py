@@ -14,9 +14,6 @@ import operator
 
 # The kernels take sizes and counts as int64: a larger count cannot reach them.
 MAX_INT64 = 2**63 - 1
-# Far more threads than any machine this runs on has cores; each thread gets its own scratch buffers,
-# so an absurd count is refused rather than allocated.
-MAX_THREADS = 1024
 
 
 def positive_int(value, name: str | None, *, maximum: int = MAX_INT64) -> int:

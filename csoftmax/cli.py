@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from ._progress import ProgressBar
-from ._validation import MAX_THREADS, natural_int, positive_float, positive_int
+from . import _core
+from ._validation import natural_int, positive_float, positive_int
 from .config import get_num_threads, set_num_threads, show_config
 from .data import (
     FASHION_MNIST_LABELS,
@@ -128,7 +129,8 @@ def _argument_type(check: Callable, parse: Callable[[str], object], kind: str, *
 
 _count = _argument_type(positive_int, int, "an integer")
 _seed = _argument_type(natural_int, int, "an integer")
-_thread_count = _argument_type(positive_int, int, "an integer", maximum=MAX_THREADS)
+# The same bound as set_num_threads: a few threads per processor, never an absurd count.
+_thread_count = _argument_type(positive_int, int, "an integer", maximum=_core.max_threads())
 _positive_number = _argument_type(positive_float, float, "a number")
 
 

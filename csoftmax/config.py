@@ -9,6 +9,7 @@ import sys
 import numpy as np
 
 from . import _core
+from ._validation import natural_int
 
 __all__ = ["build_info", "show_config", "get_num_threads", "set_num_threads"]
 
@@ -31,13 +32,7 @@ def set_num_threads(n: int) -> None:
     At most `_core.max_threads()` (4 per processor, at least 64): more threads than processors only take
     turns, while each costs its scratch memory.
     """
-    if not isinstance(n, (int, np.integer)) or isinstance(n, bool):
-        raise TypeError(f"set_num_threads: expected an integer, got {type(n).__name__}")
-    limit = _core.max_threads()
-    if not 0 <= int(n) <= limit:
-        raise ValueError(f"set_num_threads: expected 0 (the default) or a thread count of at most {limit} "
-                         f"(4 per processor, at least 64), got {n}")
-    _core.set_num_threads(int(n))
+    _core.set_num_threads(natural_int(n, "set_num_threads", maximum=_core.max_threads()))
 
 
 def _cpu_model() -> str:

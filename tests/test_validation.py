@@ -6,7 +6,10 @@ import numpy as np
 import pytest
 
 from csoftmax import _validation
-from csoftmax._validation import MAX_INT64, MAX_THREADS, natural_int, positive_float, positive_int
+from csoftmax._core import max_threads
+from csoftmax._validation import MAX_INT64, natural_int, positive_float, positive_int
+
+MAX_THREADS = max_threads()
 from csoftmax.cli import build_parser
 
 
