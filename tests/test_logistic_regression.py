@@ -394,3 +394,22 @@ def test_import_without_sklearn_says_how_to_install_it():
     assert 'pip install "csoftmax[sklearn]"' in out.stdout
     with pytest.raises(AttributeError, match="no attribute 'NoSuchThing'"):
         csoftmax.NoSuchThing  # noqa: B018
+
+
+# --- the full Fashion-MNIST -------------------------------------------------------------------------------------
+
+FULL_DATA_C = 1e-3  # converges in a few hundred iterations at a tight tol (C = 1 takes scikit-learn > 5 min)
+
+
+@pytest.mark.full_data
+def test_same_solution_as_sklearn_on_the_full_fashion_mnist():
+    data = csoftmax.load_fashion_mnist(sample=False, download=False)
+    X, y = data.train_images / 255.0, data.train_labels
+    X_test = data.test_images / 255.0
+    params = {"C": FULL_DATA_C, "tol": 1e-7, "max_iter": 2000}
+    ours = LogisticRegression(**params).fit(X, y)
+    theirs = SklearnLogisticRegression(**params).fit(X, y)
+    f_ours = objective(X, y, ours.coef_, ours.intercept_, ours.classes_, FULL_DATA_C)
+    f_theirs = objective(X, y, theirs.coef_, theirs.intercept_, theirs.classes_, FULL_DATA_C)
+    assert abs(f_ours - f_theirs) <= 1e-6 * f_theirs, (f_ours, f_theirs)
+    assert np.mean(ours.predict(X_test) == theirs.predict(X_test)) >= 0.999

@@ -148,7 +148,7 @@ class LogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimator):
         if len(self.classes_) < 2:
             raise ValueError("This solver needs samples of at least 2 classes in the data, but the data "
                              f"contains only one class: {self.classes_[0]!r}")
-        weights = self._sample_weights(X, y, sample_weight)
+        weights = self._sample_weights(X, y, codes, sample_weight)
         objective = LogisticObjective(X, codes, weights, n_classes=len(self.classes_), C=self.C,
                                       fit_intercept=self.fit_intercept)
         start = self._starting_point(objective)
@@ -163,14 +163,14 @@ class LogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimator):
         self.objective_curve_ = np.asarray(curve, dtype=np.float64)
         return self
 
-    def _sample_weights(self, X, y, sample_weight):
+    def _sample_weights(self, X, y, codes, sample_weight):
         """float64 sample weights with the class weights multiplied in, or None when all are one."""
         if sample_weight is None and self.class_weight is None:
             return None
         weights = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True, copy=True)
         if self.class_weight is not None:
             per_class = compute_class_weight(self.class_weight, classes=self.classes_, y=y, sample_weight=weights)
-            weights *= per_class[np.searchsorted(self.classes_, y)]
+            weights *= per_class[codes]
         return weights
 
     def _starting_point(self, objective):
