@@ -398,18 +398,23 @@ def test_import_without_sklearn_says_how_to_install_it():
 
 # --- the full Fashion-MNIST -------------------------------------------------------------------------------------
 
-FULL_DATA_C = 1e-3  # converges in a few hundred iterations at a tight tol (C = 1 takes scikit-learn > 5 min)
+FULL_DATA_ITERATIONS = 50
 
 
 @pytest.mark.full_data
-def test_same_solution_as_sklearn_on_the_full_fashion_mnist():
+def test_same_iterates_as_sklearn_on_the_full_fashion_mnist():
+    # C = 1 to convergence takes scikit-learn ~640 iterations (~5 min, 1e-3 still ~400): here both stop
+    # at the same moderate max_iter. With the same objective, layout and settings, L-BFGS-B takes the
+    # same steps, so the iterates agree; the converged comparison runs on the smaller problems above,
+    # and benchmarks/bench_estimator.py checks csoftmax reaches scikit-learn's converged objective.
     data = csoftmax.load_fashion_mnist(sample=False, download=False)
-    X, y = data.train_images / 255.0, data.train_labels
-    X_test = data.test_images / 255.0
-    params = {"C": FULL_DATA_C, "tol": 1e-7, "max_iter": 2000}
-    ours = LogisticRegression(**params).fit(X, y)
-    theirs = SklearnLogisticRegression(**params).fit(X, y)
-    f_ours = objective(X, y, ours.coef_, ours.intercept_, ours.classes_, FULL_DATA_C)
-    f_theirs = objective(X, y, theirs.coef_, theirs.intercept_, theirs.classes_, FULL_DATA_C)
+    X, y, X_test = data.train_images / 255.0, data.train_labels, data.test_images / 255.0
+    with pytest.warns(ConvergenceWarning):
+        ours = LogisticRegression(max_iter=FULL_DATA_ITERATIONS).fit(X, y)
+    with pytest.warns(ConvergenceWarning):
+        theirs = SklearnLogisticRegression(max_iter=FULL_DATA_ITERATIONS).fit(X, y)
+    assert ours.n_iter_[0] == theirs.n_iter_[0] == FULL_DATA_ITERATIONS
+    f_ours = objective(X, y, ours.coef_, ours.intercept_, ours.classes_, 1.0)
+    f_theirs = objective(X, y, theirs.coef_, theirs.intercept_, theirs.classes_, 1.0)
     assert abs(f_ours - f_theirs) <= 1e-6 * f_theirs, (f_ours, f_theirs)
     assert np.mean(ours.predict(X_test) == theirs.predict(X_test)) >= 0.999
