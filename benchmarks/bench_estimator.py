@@ -14,9 +14,8 @@ What is measured, each run in a fresh process (medians over the runs):
   csoftmax        the time to reach an objective no higher than f_sklearn: a first run (tol 1e-10, up
                   to 2 x scikit-learn's iterations + 50: the two take the same steps while their
                   gradients agree to rounding) finds the first iteration m whose objective is
-                  <= f_sklearn; the timed runs fit with
-                  max_iter = m (the solver is deterministic: the same m steps every run) and their
-                  objective is checked to be <= f_sklearn;
+                  <= f_sklearn; the timed runs fit with max_iter = m (the solver is deterministic:
+                  the same m steps every run) and their objective is checked to be <= f_sklearn;
   memory          peak RSS beyond X: in the child, after X is built and the libraries are warmed up on a
                   tiny fit, the peak mark is reset (/proc/self/clear_refs) and RSS read; after the fit,
                   peak RSS (VmHWM) minus that (tracemalloc would not see C++ or BLAS allocations);
