@@ -6,6 +6,7 @@
 Problems (C = 1, scikit-learn's LogisticRegression(C=1.0, max_iter=1000) as the yardstick):
   fashion-mnist   the full training set, 60000 x 784, pixels / 255 in float64 (as a scikit-learn user has
                   them), 10 classes; csoftmax also on the same pixels in float32
+csoftmax runs both its solvers, "lbfgs" (scikit-learn's) and "newton-cg" (trust-region Newton-CG).
   linear probe    synthetic float32 embeddings, n = 50000, d = 512, K = 100, labels drawn from a random
                   softmax teacher (so the classes overlap as real probes' do)
 
@@ -64,10 +65,10 @@ TARGET_SPEEDUP = 20.0
 TARGET_MEMORY_FRACTION = 0.10
 RESULTS = Path(__file__).resolve().parent / "results"
 
-# name -> (contenders, how csoftmax's X is stored); the data come from make_problem
+# name -> csoftmax's contenders: (how X is stored, solver); the data come from make_problem
 PROBLEMS = {
-    "fashion-mnist": ("float64", "float32"),
-    "linear probe": ("float32",),
+    "fashion-mnist": (("float64", "lbfgs"), ("float64", "newton-cg"), ("float32", "lbfgs")),
+    "linear probe": (("float32", "lbfgs"), ("float32", "newton-cg")),
 }
 
 
@@ -108,12 +109,12 @@ def objective_at(X, y, coef, intercept):
 # --- one fit in a fresh process ---------------------------------------------------------------------------
 
 
-def make_estimator(contender, max_iter, tol):
+def make_estimator(contender, max_iter, tol, solver="lbfgs"):
     if contender == "scikit-learn":
         from sklearn.linear_model import LogisticRegression
 
         return LogisticRegression(C=C, max_iter=max_iter, tol=tol)
-    return csoftmax.LogisticRegression(C=C, max_iter=max_iter, tol=tol, n_threads=os.cpu_count())
+    return csoftmax.LogisticRegression(C=C, max_iter=max_iter, tol=tol, solver=solver, n_threads=os.cpu_count())
 
 
 def child(spec):
@@ -127,7 +128,7 @@ def child(spec):
         passes = count_passes() if spec["contender"] == "csoftmax" else None
         reset_peak_rss()  # building X may have peaked higher: start from here
         before = status_bytes("VmRSS")
-        model = make_estimator(spec["contender"], spec["max_iter"], spec["tol"])
+        model = make_estimator(spec["contender"], spec["max_iter"], spec["tol"], spec.get("solver", "lbfgs"))
         start = time.perf_counter()
         model.fit(X, y)
         seconds = time.perf_counter() - start
@@ -144,17 +145,19 @@ def child(spec):
 
 
 def count_passes():
-    """Count the loss-gradient evaluations (passes over X) of the fits that follow."""
+    """Count the passes over X (loss-gradient evaluations and Hessian products) of the fits that follow."""
     from csoftmax.models import _logistic_objective
 
     counter = {"count": 0}
-    kernel = _logistic_objective.logistic_loss_gradient
 
-    def counted(*args, **kwargs):
-        counter["count"] += 1
-        return kernel(*args, **kwargs)
+    def counted(kernel):
+        def call(*args, **kwargs):
+            counter["count"] += 1
+            return kernel(*args, **kwargs)
+        return call
 
-    _logistic_objective.logistic_loss_gradient = counted
+    for name in ("logistic_loss_gradient", "logistic_hessian_product"):
+        setattr(_logistic_objective, name, counted(getattr(_logistic_objective, name)))
     return counter
 
 
@@ -201,25 +204,26 @@ def bench_problem(name, quick, repeats, peak_flops):
                "n_iter": sk_runs[0]["n_iter"], "objective": target,
                "extra_bytes": max(r["extra_bytes"] for r in sk_runs), "x_bytes": sk_runs[0]["x_bytes"]}
     entry = {"problem": name, "scikit-learn": sklearn, "csoftmax": {}}
-    for dtype in PROBLEMS[name][:1] if quick else PROBLEMS[name]:  # --quick: one csoftmax row a problem
-        print(f"{name}: csoftmax ({dtype} X), the search run ...", flush=True)
-        # (same steps as scikit-learn's: its objective is reached near its iteration count, or never)
-        search = run_child(contender="csoftmax", problem=name, quick=quick, dtype=dtype,
+    for dtype, solver in PROBLEMS[name][:2] if quick else PROBLEMS[name]:  # --quick: one dtype
+        label = f"{dtype} X, {solver}"
+        print(f"{name}: csoftmax ({label}), the search run ...", flush=True)
+        # (L-BFGS-B takes scikit-learn's steps: its objective is reached near its iteration count, or never)
+        search = run_child(contender="csoftmax", problem=name, quick=quick, dtype=dtype, solver=solver,
                            max_iter=2 * sklearn["n_iter"] + 50, tol=SEARCH_TOL)
         below = [i for i, f in enumerate(search["curve"]) if f <= target]
         if not below:
-            entry["csoftmax"][dtype] = {"reached": False, "lowest_objective": min(search["curve"])}
+            entry["csoftmax"][label] = {"reached": False, "lowest_objective": min(search["curve"])}
             continue
         m = max(below[0], 1)
-        print(f"{name}: csoftmax ({dtype} X), {repeats} fit(s) to iteration {m} ...", flush=True)
-        runs = [run_child(contender="csoftmax", problem=name, quick=quick, dtype=dtype, max_iter=m, tol=SEARCH_TOL)
-                for _ in range(repeats)]
+        print(f"{name}: csoftmax ({label}), {repeats} fit(s) to iteration {m} ...", flush=True)
+        runs = [run_child(contender="csoftmax", problem=name, quick=quick, dtype=dtype, solver=solver, max_iter=m,
+                          tol=SEARCH_TOL) for _ in range(repeats)]
         for run in runs:
-            check_reached(f"{name} ({dtype} X)", run["objective"], target)
+            check_reached(f"{name} ({label})", run["objective"], target)
         n, d, K = shape_of(name, quick)
         flops_per_pass = 4.0 * n * d * (1 if K == 2 else K)
         seconds = median_of(runs, "seconds")
-        entry["csoftmax"][dtype] = {
+        entry["csoftmax"][label] = {
             "reached": True, "iterations": m, "passes": runs[0]["passes"], "median_s": seconds,
             "runs_s": [r["seconds"] for r in runs], "objective": runs[0]["objective"],
             "converged_objective": min(search["curve"]), "extra_bytes": max(r["extra_bytes"] for r in runs),
@@ -268,18 +272,18 @@ def print_report(results):
     print(f"\ncsoftmax {env['csoftmax']} ({env['simd']}, {env['csoftmax_threads']} threads), scikit-learn "
           f"{env['scikit-learn']}, SciPy {env['scipy']}, NumPy {env['numpy']}; {env['cpu']}; fp32 FMA peak "
           f"{env['fp32_fma_peak_gflops']:.0f} GFLOP/s" + ("  (quick: no speed claims)" if results["quick"] else ""))
-    print(f"{'problem':<14} {'contender':<18} {'seconds':>9} {'iter':>5} {'passes':>6} {'ms/pass':>8} "
+    print(f"{'problem':<14} {'contender':<28} {'seconds':>9} {'iter':>5} {'passes':>6} {'ms/pass':>8} "
           f"{'% peak':>7} {'extra MiB':>10} {'objective':>14} {'speedup':>8} {'memory':>7}")
     for p in results["problems"]:
         sk = p["scikit-learn"]
-        print(f"{p['problem']:<14} {'scikit-learn':<18} {sk['median_s']:>9.2f} {sk['n_iter']:>5} {'':>6} {'':>8} "
+        print(f"{p['problem']:<14} {'scikit-learn':<28} {sk['median_s']:>9.2f} {sk['n_iter']:>5} {'':>6} {'':>8} "
               f"{'':>7} {sk['extra_bytes'] / 2**20:>10.1f} {sk['objective']:>14.10f}")
-        for dtype, e in p["csoftmax"].items():
-            label = f"csoftmax {dtype} X"
+        for contender, e in p["csoftmax"].items():
+            label = f"csoftmax {contender}"
             if not e["reached"]:
-                print(f"{'':<14} {label:<18} did not reach scikit-learn's objective (lowest {e['lowest_objective']!r})")
+                print(f"{'':<14} {label:<28} did not reach scikit-learn's objective (lowest {e['lowest_objective']!r})")
                 continue
-            print(f"{'':<14} {label:<18} {e['median_s']:>9.2f} {e['iterations']:>5} {e['passes']:>6} "
+            print(f"{'':<14} {label:<28} {e['median_s']:>9.2f} {e['iterations']:>5} {e['passes']:>6} "
                   f"{1e3 * e['pass_s']:>8.2f} {e['percent_of_fp32_peak']:>6.1f}% {e['extra_bytes'] / 2**20:>10.1f} "
                   f"{e['objective']:>14.10f} {e['speedup']:>7.1f}x {100 * e['memory_fraction']:>6.1f}%")
     if not results["quick"]:

@@ -26,13 +26,13 @@ from csoftmax.models import _logistic_objective
 EXPECTED_FAILED_CHECKS = {}  # none: every check passes
 
 
-def run_with_array_api_dispatch(check):
+def run_with_array_api_dispatch(estimator, check):
     """Run an array-API check in a process started with SCIPY_ARRAY_API=1, which SciPy reads when it is
     first imported (in this process the check would only skip)."""
     program = textwrap.dedent(f"""
         from sklearn.utils.estimator_checks import {check.func.__name__} as check
         from csoftmax import LogisticRegression
-        check("LogisticRegression", LogisticRegression(), **{check.keywords!r})
+        check("LogisticRegression", LogisticRegression(**{estimator.get_params()!r}), **{check.keywords!r})
         print("checked")
     """)
     out = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, cwd="/",
@@ -40,10 +40,11 @@ def run_with_array_api_dispatch(check):
     assert out.returncode == 0 and out.stdout.strip() == "checked", out.stderr
 
 
-@parametrize_with_checks([LogisticRegression()], expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS)
+@parametrize_with_checks([LogisticRegression(), LogisticRegression(solver="newton-cg")],
+                         expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS)
 def test_sklearn_estimator_checks(estimator, check):
     if check.func.__name__ == "check_array_api_input":
-        run_with_array_api_dispatch(check)
+        run_with_array_api_dispatch(estimator, check)
         return
     with warnings.catch_warnings():
         # some checks fit tiny or ill-scaled problems with the default max_iter, as for scikit-learn's own
@@ -98,15 +99,21 @@ CASES = {
 }
 
 
+SKLEARN_FITS = {}  # case -> scikit-learn's fit, shared by the solvers' tests
+
+
+@pytest.mark.parametrize("solver", ["lbfgs", "newton-cg"])
 @pytest.mark.parametrize("case", CASES)
-def test_same_solution_as_sklearn(case):
+def test_same_solution_as_sklearn(case, solver):
     make_data, params, make_weights = CASES[case]
     X, y = make_data()
     sample_weight = None if make_weights is None else make_weights(y)
     # a tol at which both converge (neither warns), the objective then known to ~1e-12
     params = {"tol": 1e-8, "max_iter": 5000, **params}
-    ours = LogisticRegression(**params).fit(X, y, sample_weight=sample_weight)
-    theirs = SklearnLogisticRegression(**params).fit(X, y, sample_weight=sample_weight)
+    ours = LogisticRegression(solver=solver, **params).fit(X, y, sample_weight=sample_weight)
+    if case not in SKLEARN_FITS:
+        SKLEARN_FITS[case] = SklearnLogisticRegression(**params).fit(X, y, sample_weight=sample_weight)
+    theirs = SKLEARN_FITS[case]
     assert ours.coef_.shape == theirs.coef_.shape and ours.intercept_.shape == theirs.intercept_.shape
     np.testing.assert_array_equal(ours.classes_, theirs.classes_)
     assert ours.n_iter_.shape == theirs.n_iter_.shape == (1,) and ours.n_iter_.dtype == theirs.n_iter_.dtype
@@ -166,12 +173,13 @@ def test_log_probabilities_stay_finite_where_probabilities_underflow():
 # --- the solver --------------------------------------------------------------------------------------------
 
 
-def test_convergence_warning_at_max_iter():
+@pytest.mark.parametrize("solver", ["lbfgs", "newton-cg"])
+def test_convergence_warning_at_max_iter(solver):
     X, y = digits()
-    with pytest.warns(ConvergenceWarning, match="max_iter=3"):
-        model = LogisticRegression(max_iter=3).fit(X, y)
+    with pytest.warns(ConvergenceWarning, match=f"(?s){solver} failed to converge.*max_iter=3"):
+        model = LogisticRegression(max_iter=3, solver=solver).fit(X, y)
     assert model.n_iter_[0] == 3 and len(model.objective_curve_) == 4
-    assert np.all(np.diff(model.objective_curve_) < 0)
+    assert np.all(np.diff(model.objective_curve_) <= 0) and model.objective_curve_[-1] < model.objective_curve_[0]
 
 
 def test_warm_start_resumes_from_the_previous_coefficients():
@@ -198,18 +206,20 @@ def test_warm_start_with_other_classes_is_refused():
         model.fit(X, y % 3)
 
 
-def test_verbose_prints_each_iteration(capsys):
+@pytest.mark.parametrize("solver", ["lbfgs", "newton-cg"])
+def test_verbose_prints_each_iteration(capsys, solver):
     X, y = digits()
     with pytest.warns(ConvergenceWarning):
-        LogisticRegression(max_iter=4, verbose=1).fit(X, y)
+        LogisticRegression(max_iter=4, verbose=1, solver=solver).fit(X, y)
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 4 and lines[0].startswith("iteration    1: objective ")
     assert all("max |gradient|" in line for line in lines)
 
 
-def test_result_does_not_depend_on_n_threads(restore_threads):
+@pytest.mark.parametrize("solver", ["lbfgs", "newton-cg"])
+def test_result_does_not_depend_on_n_threads(restore_threads, solver):
     X, y = digits()
-    fits = [LogisticRegression(n_threads=n, max_iter=30) for n in (1, 2, 3)]
+    fits = [LogisticRegression(n_threads=n, max_iter=30, solver=solver) for n in (1, 2, 3)]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         for model in fits:
@@ -227,6 +237,7 @@ def test_result_does_not_depend_on_n_threads(restore_threads):
     ({"tol": -1e-4}, "'tol' parameter"),
     ({"max_iter": -1}, "'max_iter' parameter"),
     ({"solver": "saga"}, "'solver' parameter"),
+    ({"solver": "liblinear"}, "'solver' parameter"),
     ({"n_threads": 0}, "'n_threads' parameter"),
     ({"class_weight": "heavy"}, "'class_weight' parameter"),
 ])

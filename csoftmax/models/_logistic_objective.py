@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ops import logistic_loss_gradient
+from ..ops import logistic_hessian_product, logistic_loss_gradient
 
 
 class LogisticObjective:
@@ -35,7 +35,6 @@ class LogisticObjective:
         self.fit_intercept = fit_intercept
         self.weight_sum = float(X.shape[0]) if sample_weight is None else float(np.sum(sample_weight))
         self.l2_strength = 1.0 / (C * self.weight_sum)  # C = inf: no penalty
-        self.passes = 0  # evaluations so far, each one pass over X
 
     @property
     def n_params(self):
@@ -64,8 +63,16 @@ class LogisticObjective:
         coef, intercept = self.unpack(params)
         loss_sum, grad_coef, grad_intercept = logistic_loss_gradient(
             self.X, self.y, self.sample_weight, coef, intercept)
-        self.passes += 1
         value = loss_sum / self.weight_sum + 0.5 * self.l2_strength * float(np.dot(coef.ravel(), coef.ravel()))
         grad_coef = grad_coef / self.weight_sum + self.l2_strength * coef
         grad_intercept = None if grad_intercept is None else grad_intercept / self.weight_sum
         return value, self.pack(grad_coef, grad_intercept)
+
+    def hessian_product(self, params, direction):
+        """∇²f(params) · direction as a flat vector: one pass over X."""
+        coef, intercept = self.unpack(params)
+        V, V_intercept = self.unpack(direction)
+        hv_coef, hv_intercept = logistic_hessian_product(self.X, self.sample_weight, coef, intercept, V, V_intercept)
+        hv_coef = hv_coef / self.weight_sum + self.l2_strength * V
+        hv_intercept = None if hv_intercept is None else hv_intercept / self.weight_sum
+        return self.pack(hv_coef, hv_intercept)

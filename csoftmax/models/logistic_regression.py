@@ -9,11 +9,13 @@ evaluation of the objective and its gradient is one pass of a fused C++ kernel o
 from __future__ import annotations
 
 import contextlib
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
 from scipy import optimize, special
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model._base import LinearClassifierMixin
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -62,9 +64,11 @@ class LogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimator):
         Start from the previous fit's ``coef_`` and ``intercept_``.
     verbose : int, default=0
         Above zero, print the objective and the gradient's largest component after each iteration.
-    solver : {"lbfgs"}, default="lbfgs"
-        SciPy's L-BFGS-B with scikit-learn's settings (``maxls=50``, ``gtol=tol``,
-        ``ftol=64·eps``, ``maxiter=max_iter``).
+    solver : {"lbfgs", "newton-cg"}, default="lbfgs"
+        "lbfgs": SciPy's L-BFGS-B with scikit-learn's settings (``maxls=50``, ``gtol=tol``,
+        ``ftol=64·eps``, ``maxiter=max_iter``). "newton-cg": SciPy's trust-region Newton-CG
+        ("trust-ncg"), each Hessian-vector product one pass over X; it stops when the gradient's
+        2-norm is at most ``tol``.
     n_threads : int, default=None
         Threads of the kernel during ``fit``; None uses csoftmax's setting
         (:func:`csoftmax.set_num_threads`). The result does not depend on it.
@@ -104,7 +108,7 @@ class LogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimator):
         "class_weight": [dict, StrOptions({"balanced"}), None],
         "warm_start": ["boolean"],
         "verbose": ["verbose"],
-        "solver": [StrOptions({"lbfgs"})],
+        "solver": [StrOptions({"lbfgs", "newton-cg"})],
         "n_threads": [Interval(Integral, 1, None, closed="left"), None],
     }
 
@@ -268,29 +272,36 @@ def _kernel_threads(n_threads):
 class _Progress:
     """The objective after each iteration (printed when verbose), from the evaluation at that iterate.
 
-    SciPy's L-BFGS-B calls back once an iteration has ended, at the point it evaluated last: keeping
-    that evaluation avoids another pass."""
+    SciPy calls back once an iteration has ended, at its current point: for L-BFGS-B the point it
+    evaluated last, for a trust region the last accepted one (evaluations of rejected steps may come
+    after it). Keeping the few latest evaluations avoids another pass over X."""
+
+    KEPT = 4
 
     def __init__(self, objective, verbose):
         self.objective, self.verbose = objective, verbose
-        self.last = None  # (params, value, gradient) of the latest evaluation
+        self.recent = []  # (params, value, gradient) of the latest evaluations, newest last
         self.curve = []
 
     def value_and_gradient(self, params):
         value, gradient = self.objective.value_and_gradient(params)
-        self.last = (np.array(params), value, gradient)
+        self.recent = [*self.recent[-(self.KEPT - 1):], (np.array(params), value, gradient)]
         if not self.curve:
             self.curve.append(value)  # the starting point
         return value, gradient
 
     def iteration_done(self, params):
-        saved, value, gradient = self.last
-        if not np.array_equal(saved, params):  # not the point evaluated last: evaluate it
-            value, gradient = self.objective.value_and_gradient(params)
+        kept = [(value, gradient) for saved, value, gradient in self.recent if np.array_equal(saved, params)]
+        value, gradient = kept[-1] if kept else self.objective.value_and_gradient(params)
         self.curve.append(value)
         if self.verbose:
             print(f"iteration {len(self.curve) - 1:4d}: objective {value:.10g}, "
                   f"max |gradient| {np.max(np.abs(gradient)):.3e}", flush=True)
+
+    def ensure_started(self, params):
+        """With max_iter=0 a solver may return before evaluating anything: the curve still starts."""
+        if not self.curve:
+            self.curve.append(self.objective.value(params))
 
 
 def _fit_lbfgs(objective, start, tol, max_iter, verbose):
@@ -301,9 +312,26 @@ def _fit_lbfgs(objective, start, tol, max_iter, verbose):
         options={"maxiter": max_iter, "maxls": 50, "gtol": tol, "ftol": 64 * np.finfo(float).eps},
     )
     n_iter = _check_optimize_result("lbfgs", result, max_iter)  # scikit-learn's ConvergenceWarning
-    if not progress.curve:  # max_iter=0 may return before any evaluation
-        progress.curve.append(objective.value(result.x))
+    progress.ensure_started(result.x)
     return result.x, n_iter, progress.curve
 
 
-_SOLVERS = {"lbfgs": _fit_lbfgs}
+def _fit_newton_cg(objective, start, tol, max_iter, verbose):
+    """SciPy's trust-region Newton-CG: each CG step one Hessian-vector product, one pass over X.
+
+    It stops when the gradient's 2-norm is below tol, which implies scikit-learn's newton-cg rule
+    (the largest component below tol)."""
+    progress = _Progress(objective, verbose)
+    result = optimize.minimize(
+        progress.value_and_gradient, start, method="trust-ncg", jac=True, hessp=objective.hessian_product,
+        callback=progress.iteration_done, options={"maxiter": max_iter, "gtol": tol},
+    )
+    if result.status != 0:
+        warnings.warn(f"newton-cg failed to converge after {result.nit} iteration(s) (status={result.status}):\n"
+                      f"{result.message}\nIncrease the number of iterations (max_iter={max_iter}) or scale the data.",
+                      ConvergenceWarning, stacklevel=3)
+    progress.ensure_started(result.x)
+    return result.x, result.nit, progress.curve
+
+
+_SOLVERS = {"lbfgs": _fit_lbfgs, "newton-cg": _fit_newton_cg}
