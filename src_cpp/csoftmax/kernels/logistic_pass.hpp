@@ -236,6 +236,26 @@ struct PassOutput {
   double loss;
 };
 
+// result.out and result.out_bias = the sums of the slabs' partials [out (K, dp) | out_bias (K) | loss],
+// in slab order. Called by every thread of the pass's team (or by the one thread): the outputs are
+// shared out by an OpenMP loop, and each is summed whole by one thread, so the split changes no bit.
+inline void sum_partials(PassOutput& result, const double* partials, int64_t slabs, int64_t K, int64_t d) {
+  const int64_t dp = padded_features(d), partial_size = K * dp + K + 1, outputs = K * d + K;
+  constexpr int64_t kOutputChunk = 512;
+  // Output o is the gradient's (o / d, o % d) for o < K d, then the bias terms.
+#pragma omp for schedule(static)
+  for (int64_t o0 = 0; o0 < outputs; o0 += kOutputChunk)
+    for (int64_t o = o0; o < std::min(outputs, o0 + kOutputChunk); ++o) {
+      const int64_t at = o < K * d ? (o / d) * dp + o % d : K * dp + (o - K * d);
+      double sum = 0.0;
+      for (int64_t s = 0; s < slabs; ++s) sum += partials[s * partial_size + at];
+      if (o < K * d)
+        result.out[o] = sum;
+      else if (result.out_bias)
+        result.out_bias[o - K * d] = sum;
+    }
+}
+
 // Runs the pass described at the top. P is (M, dp) float64 (x_scale not folded in), bias (M); row(i,
 // z, g) reads row i's M values z, writes its K values g and returns its loss term. Call from outside
 // any parallel region: it opens one of num_threads() threads when the work is worth it.
@@ -252,6 +272,12 @@ inline void linear_pass(PassOutput& result, const MatrixView<T>& X, double x_sca
     std::vector<vdouble> acc;
   };
   std::vector<Scratch> scratch(static_cast<size_t>(threads));
+  for (Scratch& work : scratch) {  // allocated here: nothing may throw inside the parallel region
+    work.tile.resize(static_cast<size_t>(kTileRows * dp));
+    work.z.resize(static_cast<size_t>(kTileRows * M));
+    work.acc.resize(static_cast<size_t>(kTileRows * M));
+    work.g.assign(static_cast<size_t>(kTileRows * K), 0.0);
+  }
 
   auto run_slab = [&](int64_t s, Scratch& work) {
     double* partial = partials.data() + s * partial_size;
@@ -273,30 +299,13 @@ inline void linear_pass(PassOutput& result, const MatrixView<T>& X, double x_sca
     partial[partial_size - 1] = loss;
   };
 
-  const int64_t outputs = K * d + K;
-  constexpr int64_t kChunk = 512;
 #pragma omp parallel num_threads(threads) if (threads > 1 && plan.slabs > 1 && worth_threads(n, d, M))
   {
     Scratch& work = scratch[static_cast<size_t>(thread_index())];
-    work.tile.resize(static_cast<size_t>(kTileRows * dp));
-    work.z.resize(static_cast<size_t>(kTileRows * M));
-    work.acc.resize(static_cast<size_t>(kTileRows * M));
-    work.g.assign(static_cast<size_t>(kTileRows * K), 0.0);
     const ItemRange mine = my_items(plan.slabs);
     for (int64_t s = mine.begin; s < mine.end; ++s) run_slab(s, work);
 #pragma omp barrier
-    // Output index o is gradient (c, j) = (o / d, o % d) for o < K d, then the bias terms.
-#pragma omp for schedule(static)
-    for (int64_t o0 = 0; o0 < outputs; o0 += kChunk)
-      for (int64_t o = o0; o < std::min(outputs, o0 + kChunk); ++o) {
-        const int64_t at = o < K * d ? (o / d) * dp + o % d : K * dp + (o - K * d);
-        double sum = 0.0;
-        for (int64_t s = 0; s < plan.slabs; ++s) sum += partials[static_cast<size_t>(s * partial_size + at)];
-        if (o < K * d)
-          result.out[o] = sum;
-        else if (result.out_bias)
-          result.out_bias[o - K * d] = sum;
-      }
+    sum_partials(result, partials.data(), plan.slabs, K, d);
   }
   result.loss = 0.0;
   for (int64_t s = 0; s < plan.slabs; ++s) result.loss += partials[static_cast<size_t>((s + 1) * partial_size - 1)];
