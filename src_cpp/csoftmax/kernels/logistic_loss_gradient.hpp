@@ -42,8 +42,7 @@ struct Labels {
 // max(z, 0) + log1p(e^-|z|).
 inline double multinomial_row(const double* z, int64_t K, int64_t label, double w, double* g) {
   const double m = *std::max_element(z, z + K);
-  double sum = 0.0;
-  for (int64_t c = 0; c < K; ++c) sum += (g[c] = std::exp(z[c] - m));
+  const double sum = exp_shifted(g, z, K, m);
   const double log_sum = std::log(sum);
   for (int64_t c = 0; c < K; ++c) g[c] *= w / sum;
   g[label] -= w;

@@ -21,34 +21,25 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <type_traits>
 #include <vector>
 
 #include "csoftmax/gemm.hpp"
 #include "csoftmax/linear_tiles.hpp"
 #include "csoftmax/simd.hpp"
+#include "csoftmax/simd_double.hpp"
 #include "csoftmax/threads.hpp"
 
 namespace csoftmax::logistic {
 
-// simd.hpp speaks float32 only: a float64 vector of the same register width, for these kernels.
-inline constexpr int kLanes = simd::kWidth / 2;
-typedef double vdouble __attribute__((vector_size(kLanes * sizeof(double))));
-
-inline vdouble load(const double* p) {
-  vdouble v;
-  std::memcpy(&v, p, sizeof(v));
-  return v;
-}
-inline void store(double* p, vdouble v) { std::memcpy(p, &v, sizeof(v)); }
-inline vdouble broadcast(double value) { return vdouble{} + value; }
-inline double hsum(vdouble v) {  // halves first, a fixed order
-  double buffer[kLanes];
-  store(buffer, v);
-  for (int width = kLanes / 2; width > 0; width /= 2)
-    for (int i = 0; i < width; ++i) buffer[i] += buffer[i + width];
-  return buffer[0];
-}
+// The float64 vectors of simd_double.hpp, by short names.
+inline constexpr int kLanes = simd::kDoubleWidth;
+using simd::broadcast;
+using simd::hsum;
+using simd::load;
+using simd::store;
+using simd::vdouble;
 
 // Rows per tile, a whole number of the forward's register tiles (kRowTile rows): 16 rows share each
 // load of a parameter vector. A packed tile (16 x 784 float64 = 100 KB) stays in L2 between the
@@ -209,6 +200,29 @@ inline void tile_update(double* out, const double* g, int64_t K, const double* t
       });
     }
   }
+}
+
+// out[c] = exp(z[c] - shift) for c < K, a vector at a time (the last one padded with -inf, whose exp
+// is 0); returns their sum. The shift is the row max, so no exponent is positive.
+inline double exp_shifted(double* out, const double* z, int64_t K, double shift) {
+  const vdouble s = broadcast(shift);
+  vdouble sum{};
+  int64_t c = 0;
+  for (; c + kLanes <= K; c += kLanes) {
+    const vdouble e = simd::exp(load(z + c) - s);
+    store(out + c, e);
+    sum += e;
+  }
+  if (c < K) {
+    double buffer[kLanes];
+    std::fill(buffer, buffer + kLanes, -std::numeric_limits<double>::infinity());
+    std::copy(z + c, z + K, buffer);
+    const vdouble e = simd::exp(load(buffer) - s);
+    store(buffer, e);
+    std::copy(buffer, buffer + (K - c), out + c);
+    sum += e;
+  }
+  return hsum(sum);
 }
 
 // The row partition: a function of the shape only, never of the thread count.
