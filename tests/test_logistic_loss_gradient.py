@@ -77,6 +77,18 @@ def test_hessian_product_matches_the_reference(K, dtype, order, intercept):
             assert got[1] is None
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.uint8], ids=["f32", "f64", "u8"])
+def test_c_and_f_order_give_identical_bits(dtype):
+    # Both orders pack the same float64 tile (F-ordered float32 through a register transpose), so the
+    # sums run in the same order. 301 x 37: full tiles, a short last tile and a partial column block.
+    X, y, w, coef, b, x_scale = problem(301, 37, 10, dtype, "C")
+    c_order = ops.logistic_loss_gradient(X, y, w, coef, b, x_scale=x_scale)
+    f_order = ops.logistic_loss_gradient(np.asfortranarray(X), y, w, coef, b, x_scale=x_scale)
+    assert c_order[0] == f_order[0]
+    np.testing.assert_array_equal(c_order[1], f_order[1])
+    np.testing.assert_array_equal(c_order[2], f_order[2])
+
+
 def test_many_slabs_of_fashion_mnist_shape():
     # 4000 rows of 784 features: several slabs of whole tiles, a short last tile, 784 = 98 vectors.
     check_loss_gradient(*problem(4003, 784, 10, np.uint8, "C"))

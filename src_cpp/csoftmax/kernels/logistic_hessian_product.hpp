@@ -21,8 +21,7 @@ namespace csoftmax::logistic {
 // s (K) from row logits z (K) and directions u (K); w is the row's weight.
 inline void multinomial_curvature_row(const double* z, const double* u, int64_t K, double w, double* s) {
   const double m = *std::max_element(z, z + K);
-  double sum = 0.0;
-  for (int64_t c = 0; c < K; ++c) sum += (s[c] = std::exp(z[c] - m));
+  const double sum = exp_shifted(s, z, K, m);
   double mean_u = 0.0;  // sum_k p_k u_k
   for (int64_t c = 0; c < K; ++c) mean_u += s[c] * u[c];
   mean_u /= sum;
