@@ -36,6 +36,22 @@ from .result import LinearCrossEntropyResult
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name):
+    # LogisticRegression needs scikit-learn and SciPy, which `import csoftmax` must not: load it on first use.
+    if name == "LogisticRegression":
+        try:
+            from .models.logistic_regression import LogisticRegression
+        except ImportError as exc:
+            raise ImportError(
+                f"csoftmax.LogisticRegression needs scikit-learn and SciPy ({exc}): "
+                'pip install "csoftmax[sklearn]"'
+            ) from exc
+        return LogisticRegression
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+# (LogisticRegression is left out: `from csoftmax import *` must work without scikit-learn.)
 __all__ = [
     "EpochMetrics",
     "FashionMNIST",

@@ -27,6 +27,8 @@ __all__ = [
     "linear_cross_entropy",
     "predict",
     "check_labels",
+    "logistic_loss_gradient",
+    "logistic_hessian_product",
 ]
 
 
@@ -154,3 +156,80 @@ def linear_cross_entropy(X, W, b, y, *, x_scale=1.0, rows=None, reduction="mean"
         correct=int(((Z.argmax(axis=1) == y) & kept).sum()),
         lse=lse,
     )
+
+
+# --- scikit-learn's LogisticRegression objective (full batch, float64) --------------------------------
+# The estimator's loss and its derivatives, computed the plain way with the whole (n, K) logit matrix in
+# memory: what the fused kernel (csoftmax.ops.logistic_loss_gradient) must reproduce without it.
+
+
+def _logistic_inputs(X, sample_weight, coef, intercept, x_scale):
+    """X scaled in float64, the weights (ones when None), the logits z = X coef^T + intercept."""
+    Xs = np.asarray(X, dtype=np.float64) * np.float64(x_scale)
+    coef = np.asarray(coef, dtype=np.float64)
+    w = np.ones(len(Xs)) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    Z = Xs @ coef.T
+    if intercept is not None:
+        Z = Z + np.asarray(intercept, dtype=np.float64)
+    return Xs, w, Z
+
+
+def _sigmoid(z):
+    """1 / (1 + exp(-z)), exponentiating only -|z| so neither branch overflows."""
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def _log1p_exp(z):
+    """log(1 + exp(z)) = max(z, 0) + log1p(exp(-|z|)): never exp of a large positive number."""
+    return np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))
+
+
+def logistic_loss_gradient(X, y, sample_weight, coef, intercept, *, x_scale=1.0):
+    """Sum of weighted losses of (multinomial or binomial) logistic regression and its gradients.
+
+    z = x_scale X coef^T + intercept. With K >= 2 rows of coef (multinomial), loss_i = lse(z_i) - z[i, y_i];
+    with one row (binomial, y in {0, 1}), loss_i = log(1 + exp(z_i)) - y_i z_i.
+    Returns (sum_i w_i loss_i, d/dcoef (K', d), d/dintercept (K',) or None when intercept is None):
+    no penalty and no division by sum(w) (the estimator adds both).
+    """
+    Xs, w, Z = _logistic_inputs(X, sample_weight, coef, intercept, x_scale)
+    y = np.asarray(y)
+    rows = np.arange(len(y))
+    if Z.shape[1] == 1:  # binomial
+        check_labels(y, 2)
+        z = Z[:, 0]
+        row_loss = _log1p_exp(z) - y * z
+        G = (w * (_sigmoid(z) - y))[:, None]
+    else:
+        check_labels(y, Z.shape[1])
+        lse = logsumexp(Z)
+        row_loss = lse - Z[rows, y]
+        G = np.exp(Z - lse[:, None])
+        G[rows, y] -= 1
+        G *= w[:, None]
+    grad_intercept = None if intercept is None else G.sum(axis=0)
+    return float(w @ row_loss), G.T @ Xs, grad_intercept
+
+
+def logistic_hessian_product(X, sample_weight, coef, intercept, V, V_intercept, *, x_scale=1.0):
+    """The Hessian of logistic_loss_gradient's loss sum at (coef, intercept), times (V, V_intercept).
+
+    U = x_scale X V^T + V_intercept; multinomial: S_ic = w_i P_ic (U_ic - sum_k P_ik U_ik) with
+    P = softmax(z); binomial: S_i = w_i p_i (1 - p_i) U_i. Returns (S^T x_scale X, sum_i S_i or None).
+    The labels do not enter: the Hessian of cross-entropy does not depend on them.
+    V_intercept is given exactly when intercept is (its direction for the intercept).
+    """
+    if (intercept is None) != (V_intercept is None):
+        raise ValueError("V_intercept must be given exactly when intercept is")
+    Xs, w, Z = _logistic_inputs(X, sample_weight, coef, intercept, x_scale)
+    U = Xs @ np.asarray(V, dtype=np.float64).T
+    if V_intercept is not None:
+        U = U + np.asarray(V_intercept, dtype=np.float64)
+    if Z.shape[1] == 1:
+        p = _sigmoid(Z)
+        S = w[:, None] * p * (1 - p) * U
+    else:
+        P = np.exp(Z - logsumexp(Z)[:, None])
+        S = w[:, None] * P * (U - (P * U).sum(axis=1, keepdims=True))
+    return S.T @ Xs, None if intercept is None else S.sum(axis=0)
