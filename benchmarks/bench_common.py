@@ -69,6 +69,26 @@ def check_all(name, labels, got, expected, **tolerances):
         check_close(f"{name}: {label}", g, e, **tolerances)
 
 
+# --- memory -----------------------------------------------------------------------------------------
+# Peak resident memory of a child process: tracemalloc sees Python's allocations only, not C++'s or
+# the BLAS's, so memory is read from the kernel's accounting instead.
+
+
+def status_bytes(field):
+    """A size field of /proc/self/status (VmRSS, VmHWM, ...) in bytes."""
+    with open("/proc/self/status", encoding="ascii") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
+def reset_peak_rss():
+    """Make the kernel's peak-RSS mark (VmHWM) start again from the current RSS (Linux >= 4.0)."""
+    with open("/proc/self/clear_refs", "w", encoding="ascii") as f:
+        f.write("5")
+
+
 # --- environment ------------------------------------------------------------------------------------
 
 

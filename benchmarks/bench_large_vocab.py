@@ -48,7 +48,8 @@ import subprocess  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
-from bench_common import base_environment, check_all, numpy_blas, seconds_per_call, timed  # noqa: E402
+from bench_common import (  # noqa: E402
+    base_environment, check_all, numpy_blas, reset_peak_rss, seconds_per_call, status_bytes, timed)
 
 import csoftmax  # noqa: E402
 from csoftmax import _core  # noqa: E402
@@ -162,20 +163,6 @@ def sgemm_rate(quick):
 # --- memory ---------------------------------------------------------------------------------------------
 
 
-def _status_bytes(field):
-    with open("/proc/self/status", encoding="ascii") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError(f"no {field} in /proc/self/status")
-
-
-def _reset_peak_rss():
-    """Make the kernel's peak-RSS mark (VmHWM) start again from the current RSS (Linux >= 4.0)."""
-    with open("/proc/self/clear_refs", "w", encoding="ascii") as f:
-        f.write("5")
-
-
 def memory_child(name, B, D, V):
     """In a fresh process: peak RSS growth of one step beyond inputs and gradients."""
     steps = contenders(_torch() if name != "csoftmax" else None)
@@ -183,10 +170,10 @@ def memory_child(name, B, D, V):
     small = make_inputs(16, D, 300)
     steps[name](*small)  # load and warm up the libraries (thread pools, kernels) on a tiny problem
     del small
-    _reset_peak_rss()  # imports and input construction may have peaked higher: start from here
-    before = _status_bytes("VmRSS")
+    reset_peak_rss()  # imports and input construction may have peaked higher: start from here
+    before = status_bytes("VmRSS")
     loss, grad_X, grad_W = steps[name](X, W, y)
-    peak = _status_bytes("VmHWM")
+    peak = status_bytes("VmHWM")
     gradients = grad_X.nbytes + grad_W.nbytes
     print(json.dumps({"extra_bytes": peak - before - gradients, "peak_bytes": peak, "before_bytes": before,
                       "gradient_bytes": gradients}))

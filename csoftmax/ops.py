@@ -27,6 +27,8 @@ __all__ = [
     "linear_softmax",
     "linear_cross_entropy",
     "predict",
+    "logistic_loss_gradient",
+    "logistic_hessian_product",
 ]
 
 
@@ -300,3 +302,106 @@ def linear_cross_entropy(X, W, b, y, *, x_scale=1.0, rows=None, reduction="mean"
         grad_W = grad_W.T
     return LinearCrossEntropyResult(loss=loss, grad_W=grad_W, grad_b=grad_b, grad_X=grad_X, correct=correct,
                                     lse=lse)
+
+
+# --- the LogisticRegression estimator's full-batch kernels --------------------------------------------
+# Called once per optimizer evaluation over all of X, so X is never copied: it must already be
+# float32, float64 or uint8 in C or F order (the estimator converts it once per fit).
+
+_DESIGN_DTYPES = (np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.uint8))
+
+
+def _as_design_matrix(X):
+    """X (n, d) exactly as given: float32, float64 or uint8, C- or F-contiguous, n, d >= 1."""
+    a = _as_array(X, "X")
+    if a.dtype not in _DESIGN_DTYPES:
+        raise TypeError(f"X: expected dtype float32, float64 or uint8 (native byte order), got {a.dtype}")
+    if a.ndim != 2:
+        raise ValueError(f"X: expected 2 dimensions (samples, features), got shape {a.shape}")
+    if a.shape[0] < 1 or a.shape[1] < 1:
+        raise ValueError(f"X: expected at least one sample and one feature, got shape {a.shape}")
+    if not (a.flags.c_contiguous or a.flags.f_contiguous):
+        raise ValueError("X: expected a C- or F-contiguous array; this kernel reads X in place and never copies "
+                         "it (convert it once, e.g. with np.ascontiguousarray)")
+    return a
+
+
+def _as_finite_float64(value, name, shape):
+    """A finite C-contiguous float64 array of exactly `shape` (a copy only when the dtype or order differ)."""
+    a = _as_float_array(value, name, len(shape))
+    if a.shape != shape:
+        raise ValueError(f"{name}: expected shape {shape}, got {a.shape}")
+    a = np.ascontiguousarray(a, dtype=np.float64)
+    if not np.isfinite(a).all():
+        raise ValueError(f"{name}: contains NaN or infinity")
+    return a
+
+
+def _as_parameters(coef, intercept, d, names=("coef", "intercept")):
+    """(coef (K', d), intercept (K',) or None) as finite float64 arrays."""
+    c = _as_array(coef, names[0])
+    if c.ndim != 2 or c.shape[0] < 1 or c.shape[1] != d:
+        raise ValueError(f"{names[0]}: expected shape (n_classes or 1, {d}) for X with {d} features, got {c.shape}")
+    c = _as_finite_float64(c, names[0], c.shape)
+    b = None if intercept is None else _as_finite_float64(intercept, names[1], (c.shape[0],))
+    return c, b
+
+
+def _as_sample_weight(sample_weight, n):
+    return None if sample_weight is None else _as_finite_float64(sample_weight, "sample_weight", (n,))
+
+
+def _as_class_codes(y, n, classes):
+    """y (n,) of integer codes in [0, classes): int32 and int64 are read in place, other integers converted."""
+    a = _as_array(y, "y")
+    if a.dtype.kind not in "iu":
+        raise TypeError(f"y: expected integer class codes, got dtype {a.dtype}")
+    if a.shape != (n,):
+        raise ValueError(f"y: expected shape ({n},) to match X, got {a.shape}")
+    bad = (a < 0) | (a >= classes)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise ValueError(f"y: label {a[i]} at position {i} is outside [0, {classes})"
+                         + (" (one coef row: the binomial loss, labels 0 and 1)" if classes == 2 else ""))
+    if a.dtype not in (np.dtype(np.int32), np.dtype(np.int64)) or not a.flags.c_contiguous:
+        a = np.ascontiguousarray(a, dtype=np.int64)
+    return a
+
+
+def logistic_loss_gradient(X, y, sample_weight, coef, intercept, *, x_scale=1.0):
+    """scikit-learn's LogisticRegression loss summed over all rows, and its gradient, in one pass over X.
+
+    z = x_scale * X @ coef.T + intercept. With K >= 2 rows of coef, the multinomial loss
+    lse(z_i) - z[i, y_i]; with one row, the binomial loss log(1 + exp(z_i)) - y_i z_i (y in {0, 1}).
+
+    X: (n, d) float32, float64 or uint8, C- or F-contiguous, read in place (never copied).
+    y: (n,) integer class codes in [0, K) (0/1 for one coef row).
+    sample_weight: (n,) weights w_i (class weights multiplied in), or None for ones.
+    coef: (K, d) or (1, d); intercept: (K,) or None (no intercept).
+    Returns (sum_i w_i loss_i, d/dcoef (K, d), d/dintercept (K,) or None), all float64: no penalty and
+    no division by sum(w). Computed in float64 (logits included), bit-identical for any thread count,
+    with memory beyond X and the parameters O(K d).
+    """
+    Xa = _as_design_matrix(X)
+    coef, intercept = _as_parameters(coef, intercept, Xa.shape[1])
+    y = _as_class_codes(y, Xa.shape[0], max(coef.shape[0], 2))
+    weights = _as_sample_weight(sample_weight, Xa.shape[0])
+    return _core.logistic_loss_gradient(Xa, y, weights, coef, intercept, _as_scale(x_scale))
+
+
+def logistic_hessian_product(X, sample_weight, coef, intercept, V, V_intercept, *, x_scale=1.0):
+    """The Hessian of logistic_loss_gradient's loss sum at (coef, intercept) times (V, V_intercept).
+
+    One pass over X (the same inputs as logistic_loss_gradient; the labels do not enter). V has coef's
+    shape; V_intercept is given exactly when intercept is. Returns (HV (K, d), HV_intercept (K,) or
+    None), float64, without the penalty's V / C.
+    """
+    Xa = _as_design_matrix(X)
+    coef, intercept = _as_parameters(coef, intercept, Xa.shape[1])
+    V, V_intercept = _as_parameters(V, V_intercept, Xa.shape[1], names=("V", "V_intercept"))
+    if V.shape != coef.shape:
+        raise ValueError(f"V: expected coef's shape {coef.shape}, got {V.shape}")
+    if (intercept is None) != (V_intercept is None):
+        raise ValueError("V_intercept: must be given exactly when intercept is (None without an intercept)")
+    weights = _as_sample_weight(sample_weight, Xa.shape[0])
+    return _core.logistic_hessian_product(Xa, weights, coef, intercept, V, V_intercept, _as_scale(x_scale))

@@ -30,10 +30,6 @@ __all__ = ["LogisticRegression"]
 # The dtypes the kernel reads in place; anything else is converted to the first (as scikit-learn does).
 _KERNEL_DTYPES = [np.float64, np.float32]
 
-_CONVERGENCE_HINT = (
-    "Increase max_iter, or scale the data (https://scikit-learn.org/stable/modules/preprocessing.html)."
-)
-
 
 class LogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimator):
     """Multinomial logistic regression with an L2 penalty, fitted to convergence on csoftmax's kernel.
@@ -306,7 +302,7 @@ def _fit_lbfgs(objective, start, tol, max_iter, verbose):
         progress.value_and_gradient, start, method="L-BFGS-B", jac=True, callback=progress.iteration_done,
         options={"maxiter": max_iter, "maxls": 50, "gtol": tol, "ftol": 64 * np.finfo(float).eps},
     )
-    n_iter = _check_optimize_result("lbfgs", result, max_iter, extra_warning_msg=_CONVERGENCE_HINT)
+    n_iter = _check_optimize_result("lbfgs", result, max_iter)  # scikit-learn's ConvergenceWarning
     if not progress.curve:  # max_iter=0 may return before any evaluation
         progress.curve.append(objective.value(result.x))
     return result.x, n_iter, progress.curve

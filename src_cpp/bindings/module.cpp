@@ -9,6 +9,7 @@ void register_softmax(py::module_& m);
 void register_linear_cross_entropy(py::module_& m);
 void register_training(py::module_& m);
 void register_tiled_linear_cross_entropy(py::module_& m);
+void register_logistic_regression(py::module_& m);
 }  // namespace csoftmax::bindings
 
 PYBIND11_MODULE(_core, m) {
@@ -18,4 +19,5 @@ PYBIND11_MODULE(_core, m) {
   csoftmax::bindings::register_linear_cross_entropy(m);
   csoftmax::bindings::register_training(m);
   csoftmax::bindings::register_tiled_linear_cross_entropy(m);
+  csoftmax::bindings::register_logistic_regression(m);
 }
