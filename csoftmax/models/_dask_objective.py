@@ -2,8 +2,8 @@
 its one pass over X done on the cluster.
 
 The design is Spark MLlib's: X's row chunks are persisted on the workers once (checked for NaN/inf and
-labels as they are stored); per evaluation the coefficients go to every worker once (scatter with
-broadcast), each chunk's task returns its (Σ w·loss, Σ w·∂loss/∂coef, Σ w·∂loss/∂intercept) in float64
+labels as they are stored); per evaluation the coefficients go to every worker once (one task holds
+them, each worker fetches it once), each chunk's task returns its (Σ w·loss, Σ w·∂loss/∂coef, Σ w·∂loss/∂intercept) in float64
 from the same kernel the single-machine fit calls, and the partials are added on the workers in a fixed
 binary tree over the chunk index, so only the root reaches the client and the sums do not depend on
 which task finished first. The optimizer (SciPy's L-BFGS-B) runs on the client, unchanged.
@@ -17,9 +17,9 @@ from __future__ import annotations
 import dask
 import dask.array as da
 import numpy as np
-from distributed import default_client, futures_of, wait
+from distributed import futures_of, wait
 
-from . import _logistic_objective
+from ..ops import logistic_loss_gradient
 from ._logistic_objective import LogisticObjective
 
 
@@ -49,22 +49,14 @@ class DaskLogisticObjective(LogisticObjective):
 
     def loss_gradient_sums(self, coef, intercept):
         """The kernel's sums over all rows: per-chunk partials on the workers, added in a fixed tree."""
-        client = current_client()
-        params = (coef, intercept)
-        if client is not None:
-            params = client.scatter(params, broadcast=True, hash=False)
+        # One task holds the coefficients: each worker fetches its result once for all its chunks (from
+        # the scheduler's first recipient or a peer), the equivalent of scatter(broadcast=True) with
+        # lineage: a worker lost mid-evaluation is recovered by Dask, where a scatter to it fails.
+        params = dask.delayed((coef, intercept), pure=True)
         partial_sums = dask.delayed(_chunk_sums, pure=False)
         partials = [partial_sums(x, c, w, params) for x, c, w in self._chunks]
         (sums,) = dask.compute(tree_sum(partials))
         return sums
-
-
-def current_client():
-    """The distributed client Dask computes on, or None for the local scheduler."""
-    try:
-        return default_client()
-    except ValueError:
-        return None
 
 
 def persist_or_raise(*arrays):
@@ -84,9 +76,9 @@ def persist_or_raise(*arrays):
 
 
 def _chunk_sums(X, y, sample_weight, params):
-    """One row chunk's (Σ w·loss, ∂/∂coef, ∂/∂intercept or None), in float64, from the fit's kernel."""
+    """One row chunk's (Σ w·loss, ∂/∂coef, ∂/∂intercept or None), in float64, from the fused kernel."""
     coef, intercept = params
-    return _logistic_objective.logistic_loss_gradient(X, y, sample_weight, coef, intercept)
+    return logistic_loss_gradient(X, y, sample_weight, coef, intercept)
 
 
 def _add_sums(left, right):
