@@ -4,12 +4,15 @@ worker lost in the middle; bad chunks named, the cluster usable afterwards."""
 
 import os
 import signal
+import warnings
 
 import dask.array as da
 import numpy as np
 import pytest
 from distributed import Client, LocalCluster
 from sklearn.datasets import make_classification
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from csoftmax.dask import LogisticRegression as DaskLogisticRegression
 from csoftmax.models._dask_objective import DaskLogisticObjective, tree_sum
@@ -199,3 +202,15 @@ def test_predictions_are_lazy_and_equal_the_numpy_ones(on_cluster, n_classes):
         lazy = model.score(Xd, yd, sample_weight=dask_weight)
         assert isinstance(lazy, da.Array)
         assert float(lazy.compute()) == pytest.approx(model.score(X, y, sample_weight=sample_weight), rel=1e-12)
+
+
+# --- NumPy input: the single-machine estimator, scikit-learn's protocol held ---------------------------
+@parametrize_with_checks([DaskLogisticRegression()])
+def test_sklearn_estimator_checks_on_numpy_input(estimator, check):
+    if check.func.__name__ == "check_array_api_input":
+        # needs SCIPY_ARRAY_API=1 before SciPy loads; test_logistic_regression.py runs it in a child
+        # process on the parent class, whose code NumPy input runs here
+        pytest.skip("array-API input: checked on csoftmax.LogisticRegression, the code NumPy input runs")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # tiny or ill-scaled problems, default max_iter
+        check(estimator)
