@@ -170,7 +170,7 @@ def run(quick=False, out=RESULTS):
                "chunks_per_worker": CHUNKS_PER_WORKER}
     for n_workers in WORKER_COUNTS:
         with LocalCluster(n_workers=n_workers, processes=True, threads_per_worker=1, host="127.0.0.1",
-                          dashboard_address=None) as cluster, Client(cluster) as client:
+                          dashboard_address=":0") as cluster, Client(cluster) as client:
             name = f"{n_workers} worker{'s' if n_workers > 1 else ''}"
             results["scheduler_round_trip_s"][name] = scheduler_round_trip(client, repeats * 3)
             measured = dask_evaluation(client, n_workers, X, y, n_classes, params, expected, repeats)

@@ -26,7 +26,7 @@ N_WORKERS = 2
 def client():
     """A client connected by address (as to any scheduler) to 2 worker processes, 1 thread each."""
     with LocalCluster(n_workers=N_WORKERS, processes=True, threads_per_worker=1, host="127.0.0.1",
-                      dashboard_address=None) as cluster:
+                      dashboard_address=":0") as cluster:
         with Client(cluster.scheduler_address, set_as_default=False) as client:
             yield client
 
@@ -117,6 +117,21 @@ def test_fit_without_a_client_runs_on_the_local_scheduler():
     Xd, yd, wd = as_dask(3, X, y, weights)
     fitted = DaskLogisticRegression(tol=1e-8, max_iter=1000, class_weight="balanced").fit(Xd, yd, sample_weight=wd)
     assert_same_fit(fitted, single)
+
+
+def test_the_input_graph_is_computed_once_for_the_whole_fit():
+    X, y, weights = weighted_problem()
+    computed = []
+
+    def rows_of_X(block_info=None):  # the input graph's tasks, counted (local scheduler: threads)
+        (start, stop), _ = block_info[None]["array-location"]
+        computed.append(start)
+        return X[start:stop]
+
+    Xd = da.map_blocks(rows_of_X, dtype=X.dtype, chunks=((300,) * 4, (X.shape[1],)))
+    fitted = DaskLogisticRegression(tol=1e-8, max_iter=1000).fit(Xd, y, sample_weight=weights)
+    assert fitted.n_iter_[0] > 10
+    assert sorted(computed) == [0, 300, 600, 900]  # once per chunk, not once per evaluation
 
 
 def test_given_classes_and_string_labels_and_column_chunks(on_cluster):

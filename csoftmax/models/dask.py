@@ -177,7 +177,6 @@ def _sorted_classes(y, classes):
     """The given classes (sorted, unique), or those found in y in one pass; at least two."""
     found = np.unique(np.asarray(classes)) if classes is not None else da.unique(y).compute()
     if len(found) < 2:
-        raise ValueError("This solver needs samples of at least 2 classes in the data, but the data "
-                         f"contains only one class: {found[0]!r}" if len(found) else
-                         "This solver needs samples of at least 2 classes; there are none")
+        which = f"only one class: {found[0]!r}" if len(found) else "no class at all"
+        raise ValueError(f"This solver needs samples of at least 2 classes in the data, but the data contains {which}")
     return found
