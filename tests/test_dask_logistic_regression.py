@@ -96,6 +96,7 @@ def test_weighted_fit_equals_the_single_machine_fit(on_cluster, chunks_per_worke
     assert_same_fit(fitted, single)
 
 
+@pytest.mark.full_data
 def test_fashion_mnist_subset_fit_equals_the_single_machine_fit(on_cluster):
     from training_helpers import full_data
 
