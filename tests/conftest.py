@@ -1,6 +1,7 @@
 import gzip
 import hashlib
 import http.server
+import importlib
 import os
 import sys
 import threading
@@ -19,6 +20,21 @@ def restore_threads():
 
     yield
     csoftmax.set_num_threads(0)
+
+
+@pytest.fixture
+def import_benchmark(monkeypatch):
+    """import_benchmark(name): a script of benchmarks/ imported as a module, forgotten after the test."""
+    monkeypatch.syspath_prepend(os.path.join(os.path.dirname(os.path.dirname(__file__)), "benchmarks"))
+    imported = []
+
+    def load(name):
+        imported.append(name)
+        return importlib.import_module(name)
+
+    yield load
+    for name in imported:
+        sys.modules.pop(name, None)
 
 
 # --- Fashion-MNIST data layer (tests/test_data*.py) ----------------------------------------------------

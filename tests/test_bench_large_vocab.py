@@ -2,21 +2,13 @@
 
 import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
-BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
-
 
 @pytest.fixture
-def bench_large_vocab(monkeypatch):
-    monkeypatch.syspath_prepend(str(BENCHMARKS))
-    import bench_large_vocab
-
-    yield bench_large_vocab
-    sys.modules.pop("bench_large_vocab", None)
+def bench_large_vocab(import_benchmark):
+    return import_benchmark("bench_large_vocab")
 
 
 def test_quick_run_checks_results_and_writes_json(bench_large_vocab, tmp_path):

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..reference import logistic_loss_gradient  # until ops.logistic_loss_gradient lands
+from ..ops import logistic_loss_gradient
 
 
 class LogisticObjective:
