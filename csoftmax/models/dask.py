@@ -53,8 +53,8 @@ class LogisticRegression(logistic_regression.LogisticRegression):
         Parameters
         ----------
         X : dask array of shape (n_samples, n_features)
-            Training data, chunked along rows. float32 and float64 are read as they are; other dtypes
-            are converted to float64.
+            Training data, chunked along rows. float32, float64 and uint8 blocks are read as they are;
+            other dtypes are converted to float64.
         y : dask array or array-like of shape (n_samples,)
             Class labels (rechunked to X's row chunks).
         sample_weight : dask array or array-like of shape (n_samples,), default=None
@@ -165,10 +165,11 @@ def _apply_method(block, estimator, method):
 
 
 def _checked_features(X):
-    """X as a 2-D, row-chunked dask array of a dtype the kernel reads (float32/float64)."""
+    """X as a 2-D, row-chunked dask array of a dtype the kernel reads in place (the single-machine
+    estimator's list; anything else becomes float64, as there)."""
     if X.ndim != 2:
         raise ValueError(f"Expected a 2D array, got a {X.ndim}D dask array of shape {X.shape}")
-    if X.dtype not in (np.float32, np.float64):
+    if X.dtype not in logistic_regression._KERNEL_DTYPES:
         X = X.astype(np.float64)
     return row_chunked(X)
 
