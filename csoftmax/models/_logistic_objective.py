@@ -61,8 +61,7 @@ class LogisticObjective:
     def value_and_gradient(self, params):
         """(f, ∇f as a flat vector): one pass over X."""
         coef, intercept = self.unpack(params)
-        loss_sum, grad_coef, grad_intercept = logistic_loss_gradient(
-            self.X, self.y, self.sample_weight, coef, intercept)
+        loss_sum, grad_coef, grad_intercept = self.loss_gradient_sums(coef, intercept)
         value = loss_sum / self.weight_sum + 0.5 * self.l2_strength * float(np.dot(coef.ravel(), coef.ravel()))
         grad_coef = grad_coef / self.weight_sum + self.l2_strength * coef
         grad_intercept = None if grad_intercept is None else grad_intercept / self.weight_sum
@@ -76,3 +75,10 @@ class LogisticObjective:
         hv_coef = hv_coef / self.weight_sum + self.l2_strength * V
         hv_intercept = None if hv_intercept is None else hv_intercept / self.weight_sum
         return self.pack(hv_coef, hv_intercept)
+
+    def loss_gradient_sums(self, coef, intercept):
+        """(Σ w·loss, its gradient in coef, in intercept or None): the one pass over X of an evaluation.
+
+        The hook of the cluster fit (models/dask.py), which sums the same partials over a Dask array's
+        row chunks."""
+        return logistic_loss_gradient(self.X, self.y, self.sample_weight, coef, intercept)

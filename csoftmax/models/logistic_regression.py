@@ -155,12 +155,16 @@ class LogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimator):
         weights = self._sample_weights(X, y, codes, sample_weight)
         objective = LogisticObjective(X, codes, weights, n_classes=len(self.classes_), C=self.C,
                                       fit_intercept=self.fit_intercept)
+        return self._minimize(objective, X.dtype)
+
+    def _minimize(self, objective, dtype):
+        """Run the solver on the objective and set the fitted attributes (the cluster fit's hook too)."""
         start = self._starting_point(objective)
         with _kernel_threads(self.n_threads):
             params, n_iter, curve = _SOLVERS[self.solver](objective, start, self.tol, self.max_iter,
                                                           self.verbose)
         coef, intercept = objective.unpack(params)
-        dtype = X.dtype if X.dtype.kind == "f" else np.float64
+        dtype = dtype if dtype.kind == "f" else np.float64
         self.coef_ = coef.astype(dtype)
         self.intercept_ = (np.zeros(objective.n_rows) if intercept is None else intercept).astype(dtype)
         self.n_iter_ = np.array([n_iter], dtype=np.int32)

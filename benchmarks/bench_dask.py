@@ -1,0 +1,221 @@
+"""The cluster fit (csoftmax.dask.LogisticRegression) against the single-machine fit, in one run.
+
+    python benchmarks/bench_dask.py           # the full Fashion-MNIST (minutes: several fits)
+    python benchmarks/bench_dask.py --quick   # seconds: a small synthetic problem, checks results
+
+What is measured (medians; one LocalCluster per worker count, processes, 1 thread a worker, loopback):
+  evaluation      seconds per evaluation of f and its gradient (one pass over X, what an L-BFGS
+                  iteration costs) at a fixed point: the single-machine objective with 1 thread and with
+                  every thread, and the Dask objective on 1 and 2 workers (2 row chunks a worker). The
+                  difference between 1 worker and the single machine on 1 thread is the engine's
+                  overhead per evaluation.
+  scheduler       seconds for one no-op task's round trip (client -> scheduler -> worker -> client): the
+                  latency floor of one step of the tree.
+  bytes           bytes the workers send per evaluation (their transfer_outgoing_bytes_total counters:
+                  the coefficients fetched from a peer, tree partials crossing workers, the root to the
+                  client), beside the sizes of the coefficients and of one partial.
+  fits            the Dask fit and the single-machine fit to convergence: iterations, seconds per
+                  iteration, final objectives (checked equal to 1e-6 relative), test accuracy.
+  dask-ml         when installed (pip install dask-ml), its LogisticRegression (lbfgs) on the same Dask
+                  arrays: its test accuracy beside csoftmax's (dask-ml has no multinomial loss).
+
+Results go to benchmarks/results/bench_dask.json.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from openblas_restart import restart_without_openblas_overrides  # noqa: E402  (imports os and sys only)
+
+if __name__ == "__main__":
+    restart_without_openblas_overrides()  # before NumPy is imported
+
+import argparse  # noqa: E402
+import importlib.util  # noqa: E402
+import json  # noqa: E402
+import time  # noqa: E402
+import warnings  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import dask.array as da  # noqa: E402
+import numpy as np  # noqa: E402
+from bench_common import base_environment, timed  # noqa: E402
+from distributed import Client, LocalCluster  # noqa: E402
+
+import csoftmax  # noqa: E402
+from csoftmax.dask import DaskLogisticObjective  # noqa: E402
+from csoftmax.dask import LogisticRegression as DaskLogisticRegression  # noqa: E402
+from csoftmax.models._logistic_objective import LogisticObjective  # noqa: E402
+from csoftmax.models.logistic_regression import LogisticRegression  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+CHUNKS_PER_WORKER = 2
+WORKER_COUNTS = (1, 2)
+OBJECTIVE_RTOL = 1e-6
+
+
+def fashion_mnist():
+    """(X_train, y_train, X_test, y_test): the full set, pixels / 255 in float32."""
+    data = csoftmax.load_fashion_mnist(sample=False)
+
+    def pixels(images):
+        return images.reshape(len(images), -1).astype(np.float32) / np.float32(255)
+
+    return pixels(data.train_images), data.train_labels, pixels(data.test_images), data.test_labels
+
+
+def synthetic():
+    """A small 5-class problem for --quick."""
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(n_samples=3000, n_features=20, n_informative=12, n_classes=5, random_state=0)
+    X = X.astype(np.float32)
+    return X[:2000], y[:2000], X[2000:], y[2000:]
+
+
+def single_machine_evaluation(X, y, n_classes, params, repeats):
+    """Median seconds of one evaluation on this process, with 1 thread and with every thread."""
+    objective = LogisticObjective(X, y, None, n_classes=n_classes, C=1.0, fit_intercept=True)
+    seconds = {}
+    for threads in (1, 0):
+        csoftmax.set_num_threads(threads)
+        seconds["1 thread" if threads else f"{csoftmax.get_num_threads()} threads"] = timed(
+            lambda: objective.value_and_gradient(params), repeats)["median"]
+    return seconds, objective.value_and_gradient(params)
+
+
+def scheduler_round_trip(client, repeats):
+    """Median seconds of a no-op task's round trip."""
+    return timed(lambda: client.submit(int, pure=False).result(), repeats, min_seconds=0)["median"]
+
+
+def outgoing_bytes(client):
+    """Bytes all workers have sent so far (to peers and to the client)."""
+    return sum(client.run(lambda dask_worker: dask_worker.transfer_outgoing_bytes_total).values())
+
+
+def dask_evaluation(client, n_workers, X, y, n_classes, params, expected, repeats):
+    """Seconds and worker bytes per evaluation of the Dask objective, checked against the single machine."""
+    rows = -(-len(X) // (n_workers * CHUNKS_PER_WORKER))
+    Xd, yd = da.from_array(X, chunks=(rows, X.shape[1])), da.from_array(y, chunks=rows)
+    objective = DaskLogisticObjective(Xd, yd, None, n_classes=n_classes, C=1.0, fit_intercept=True)
+    value, gradient = objective.value_and_gradient(params)
+    check_objective(f"Dask objective, {n_workers} worker(s)", value, expected[0])
+    np.testing.assert_allclose(gradient, expected[1], rtol=1e-9, atol=1e-12)
+    before = outgoing_bytes(client)
+    seconds = timed(lambda: objective.value_and_gradient(params), repeats, min_seconds=0, warmup=0)
+    moved = (outgoing_bytes(client) - before) / len(seconds["times"])
+    return {"seconds": seconds["median"], "chunks": objective.n_chunks, "worker_bytes_sent": moved}
+
+
+def check_objective(name, value, expected):
+    if not abs(value - expected) <= OBJECTIVE_RTOL * abs(expected):
+        raise AssertionError(f"{name}: objective {value!r} differs from the single machine's {expected!r}")
+
+
+def timed_fit(model, *args, **kwargs):
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a ConvergenceWarning at max_iter is reported as n_iter
+        model.fit(*args, **kwargs)
+    seconds = time.perf_counter() - start
+    return seconds
+
+
+def compare_fits(X, y, X_test, y_test, n_workers, fit_params):
+    """The single-machine and the Dask fit to convergence, and dask-ml's when installed."""
+    single = LogisticRegression(**fit_params)
+    single_seconds = timed_fit(single, X, y)
+    rows = -(-len(X) // (n_workers * CHUNKS_PER_WORKER))
+    Xd, yd = da.from_array(X, chunks=(rows, X.shape[1])), da.from_array(y, chunks=rows)
+    cluster_fit = DaskLogisticRegression(**fit_params)
+    dask_seconds = timed_fit(cluster_fit, Xd, yd)
+    check_objective("Dask fit", cluster_fit.objective_curve_[-1], single.objective_curve_[-1])
+    fits = {
+        "single machine": fit_summary(single, single_seconds, X_test, y_test),
+        "csoftmax on Dask": fit_summary(cluster_fit, dask_seconds, da.from_array(X_test), y_test),
+    }
+    if importlib.util.find_spec("dask_ml") is not None:
+        from dask_ml.linear_model import LogisticRegression as DaskMLLogisticRegression
+
+        theirs = DaskMLLogisticRegression(solver="lbfgs", C=fit_params["C"], max_iter=fit_params["max_iter"])
+        fits["dask-ml"] = {"seconds": timed_fit(theirs, Xd, yd),
+                           "test_accuracy": float(np.mean(np.asarray(theirs.predict(X_test)) == y_test))}
+    else:
+        fits["dask-ml"] = "not installed (pip install dask-ml)"
+    return fits
+
+
+def fit_summary(model, seconds, X_test, y_test):
+    accuracy = model.score(X_test, y_test)
+    return {"seconds": seconds, "iterations": int(model.n_iter_[0]),
+            "seconds_per_iteration": seconds / max(1, int(model.n_iter_[0])),
+            "objective": float(model.objective_curve_[-1]), "test_accuracy": float(np.asarray(accuracy))}
+
+
+def run(quick=False, out=RESULTS):
+    X, y, X_test, y_test = synthetic() if quick else fashion_mnist()
+    n_classes = len(np.unique(y))
+    repeats = 3 if quick else 9
+    fit_params = {"C": 1.0, "tol": 1e-6 if quick else 1e-4, "max_iter": 1000}
+    params = np.random.default_rng(0).normal(scale=0.01, size=n_classes * (X.shape[1] + 1))
+    single_seconds, expected = single_machine_evaluation(X, y, n_classes, params, repeats)
+    coefficient_bytes = params.nbytes
+    results = {"quick": quick, "environment": base_environment(), "shape": list(X.shape), "classes": n_classes,
+               "evaluation_seconds": {"single machine": single_seconds}, "scheduler_round_trip_s": {},
+               "bytes": {"coefficients": coefficient_bytes, "partial": coefficient_bytes + 8},
+               "chunks_per_worker": CHUNKS_PER_WORKER}
+    for n_workers in WORKER_COUNTS:
+        with LocalCluster(n_workers=n_workers, processes=True, threads_per_worker=1, host="127.0.0.1",
+                          dashboard_address=":0") as cluster, Client(cluster) as client:
+            name = f"{n_workers} worker{'s' if n_workers > 1 else ''}"
+            results["scheduler_round_trip_s"][name] = scheduler_round_trip(client, repeats * 3)
+            measured = dask_evaluation(client, n_workers, X, y, n_classes, params, expected, repeats)
+            results["evaluation_seconds"][name] = measured["seconds"]
+            results["bytes"][f"worker bytes sent per evaluation, {name}"] = measured["worker_bytes_sent"]
+            if n_workers == max(WORKER_COUNTS):
+                results["fits"] = compare_fits(X, y, X_test, y_test, n_workers, fit_params)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "bench_dask.json").write_text(json.dumps(results, indent=2))
+    report(results)
+    return results
+
+
+def report(results):
+    print(f"problem {results['shape'][0]} x {results['shape'][1]}, {results['classes']} classes"
+          f"{' (quick)' if results['quick'] else ''}")
+    single = results["evaluation_seconds"]["single machine"]
+    for name, seconds in single.items():
+        print(f"  evaluation, single machine, {name:>10}: {seconds * 1e3:9.2f} ms")
+    for name in (f"{n} worker{'s' if n > 1 else ''}" for n in WORKER_COUNTS):
+        seconds = results["evaluation_seconds"][name]
+        print(f"  evaluation, Dask, {name:>17}: {seconds * 1e3:9.2f} ms  "
+              f"({seconds / single['1 thread']:.1f}x the 1-thread single machine), "
+              f"{results['bytes'][f'worker bytes sent per evaluation, {name}'] / 1e3:.1f} kB sent by workers; "
+              f"scheduler round trip {results['scheduler_round_trip_s'][name] * 1e3:.2f} ms")
+    print(f"  coefficients {results['bytes']['coefficients'] / 1e3:.1f} kB, one partial "
+          f"{results['bytes']['partial'] / 1e3:.1f} kB")
+    for name, fit in results["fits"].items():
+        if isinstance(fit, str):
+            print(f"  fit, {name}: {fit}")
+            continue
+        iterations = f", {fit['iterations']} iterations, {fit['seconds_per_iteration'] * 1e3:.1f} ms each" \
+            if "iterations" in fit else ""
+        objective = f", objective {fit['objective']:.8f}" if "objective" in fit else ""
+        print(f"  fit, {name}: {fit['seconds']:.2f} s{iterations}{objective}, "
+              f"test accuracy {fit['test_accuracy']:.4f}")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="a small problem: checks results in seconds")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="directory for bench_dask.json")
+    args = parser.parse_args(argv)
+    run(quick=args.quick, out=args.out)
+
+
+if __name__ == "__main__":
+    main()
