@@ -86,13 +86,15 @@ def tiled_linear_cross_entropy(
     label_smoothing: float = 0.0,
     ignore_index: int | None = None,
     row_weights: _F32 | None = None,
+    class_weight: _F32 | None = None,
     layout: _Layout = "DC",
     want_lse: bool = False,
     grad_weight: bool = True,
     grad_input: bool = False,
     naive: bool = False,
-) -> tuple[float, int, int, _F32, _F32 | None, _F32 | None, _F32 | None, _F32 | None]:
-    """The large-vocabulary kernel: (loss_sum, counted, correct, row_loss, lse, grad_W, grad_b, grad_X)."""
+) -> tuple[float, int, float, int, _F32, _F32 | None, _F32 | None, _F32 | None, _F32 | None]:
+    """The large-vocabulary kernel: (loss_sum, counted, weight_sum, correct, row_loss, lse, grad_W, grad_b,
+    grad_X)."""
 
 def tiled_plan(B: int, C: int, D: int) -> dict[str, Any]:
     """row_block, class_block, class_groups, logits_bytes, micro_tile; each size in [1, 2^40]."""

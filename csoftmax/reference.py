@@ -115,7 +115,8 @@ def predict(X, W, b, *, x_scale=1.0, rows=None, dtype=np.float32):
 
 
 def linear_cross_entropy(X, W, b, y, *, x_scale=1.0, rows=None, reduction="mean", grad_input=False,
-                         ignore_index=None, label_smoothing=0.0, layout="DC", row_weights=None, dtype=np.float32):
+                         ignore_index=None, label_smoothing=0.0, layout="DC", row_weights=None, class_weight=None,
+                         dtype=np.float32):
     """Loss and gradients of softmax regression on one batch, as the chapter computes them by autograd.
 
     Z = x_scale X W + b;  loss_i = logsumexp(Z_i) - (1 - eps) Z[i, y_i] - (eps / C) sum_c Z[i, c]
@@ -124,6 +125,9 @@ def linear_cross_entropy(X, W, b, y, *, x_scale=1.0, rows=None, reduction="mean"
     grad_W = (x_scale X)^T G;  grad_b = sum_i G_i;  grad_X = x_scale G W^T.
     W is (D, C) for layout="DC", (C, D) for layout="CD" (grad_W follows); b may be None.
     row_weights (B,) scales each row of G: the gradients of sum_i w_i loss_i (over n for "mean").
+    class_weight (C,) is PyTorch's `weight` (cw, 1 without it): row i's loss becomes
+    (1 - eps) cw[y_i] (lse_i - Z[i, y_i]) + (eps / C) sum_c cw[c] (lse_i - Z[i, c]), and n becomes
+    the sum of cw[y_i] over the rows not ignored.
     The result's lse holds the per-row log-sum-exp.
     """
     check_reduction(reduction)
@@ -141,18 +145,20 @@ def linear_cross_entropy(X, W, b, y, *, x_scale=1.0, rows=None, reduction="mean"
     kept = np.ones(len(y), dtype=bool) if ignore_index is None else y != ignore_index
     target = np.where(kept, y, 0)  # any class: ignored rows are zeroed below
     index = np.arange(len(y))
+    cw = np.ones(C, dtype) if class_weight is None else np.asarray(class_weight).astype(dtype)
+    wy = cw[target]
     lse = logsumexp(Z)
-    row_loss = lse - (1 - eps) * Z[index, target] - eps / C * Z.sum(axis=1)
+    row_loss = (1 - eps) * wy * (lse - Z[index, target]) + eps / C * ((lse[:, None] - Z) * cw).sum(axis=1)
     row_loss[~kept] = 0
-    G = np.exp(Z - lse[:, None]) - eps / C
-    G[index, target] -= 1 - eps
+    G = ((1 - eps) * wy + eps / C * cw.sum())[:, None] * np.exp(Z - lse[:, None]) - eps / C * cw
+    G[index, target] -= (1 - eps) * wy
     G[~kept] = 0
     if row_weights is not None:
         G *= np.asarray(row_weights, dtype=dtype)[:, None]
-    counted = int(kept.sum())
+    weight_sum = float(wy[kept].sum(dtype=np.float64))
     if reduction == "mean":
-        G /= max(counted, 1)
-    loss = reduce_loss(row_loss, reduction, counted=counted)
+        G = G / dtype(weight_sum) if weight_sum > 0 else np.zeros_like(G)  # the kernels' rule
+    loss = reduce_loss(row_loss, reduction, counted=weight_sum)
     grad_W = Xs.T @ G
     return LinearCrossEntropyResult(
         loss=loss,

@@ -17,7 +17,7 @@ def check_reduction(reduction):
 
 def reduce_loss(row_loss, reduction, total=None, counted=None):
     """The loss a reduction asks for: the per-row losses ("none"), their total ("sum"), or the total over
-    the `counted` rows ("mean"; NaN when no row counts). `total` defaults to the float64 sum of
+    the `counted` rows, or their class-weight sum ("mean"; NaN when it is 0). `total` defaults to the float64 sum of
     row_loss and `counted` to its length (a kernel passes both when it did not keep per-row losses)."""
     if reduction == "none":
         return row_loss

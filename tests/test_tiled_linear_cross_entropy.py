@@ -162,6 +162,45 @@ def test_all_rows_ignored_gives_nan_mean_and_zero_gradients():
     assert_close(got.lse, reference.logsumexp(X.astype(np.float64) @ W + b), "lse")
 
 
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+@pytest.mark.parametrize("layout", ["DC", "CD"])
+def test_class_weight_against_reference(reduction, smoothing, layout):
+    X, W, b, y, _, _ = make_problem(60, 33, 2 * CLASS_BLOCK + 5, np.float32)
+    y[::4] = -100
+    class_weight = np.random.default_rng(2).uniform(0.0, 3.0, W.shape[1]).astype(np.float32)
+    class_weight[int(y[1])] = 0.0  # a class that counts for nothing
+    if layout == "CD":
+        W = np.ascontiguousarray(W.T)
+    run = run_both(X, W, b, y, grad_input=True, reduction=reduction, layout=layout, label_smoothing=smoothing,
+                   ignore_index=-100, class_weight=class_weight)
+    check(*run)
+    if reduction == "mean":  # divided by the weight of the rows not ignored, not by their number
+        kept = y != -100
+        total = run_both(X, W, b, y, reduction="sum", layout=layout, label_smoothing=smoothing, ignore_index=-100,
+                         class_weight=class_weight).got.loss
+        assert run.got.loss == pytest.approx(total / class_weight[y[kept]].sum(dtype=np.float64), rel=1e-6)
+
+
+def test_unit_class_weights_change_nothing():
+    X, W, b, y, _, _ = make_problem(40, 20, 300, np.float32)
+    plain = csoftmax.linear_cross_entropy(X, W, b, y, kernel="tiled", label_smoothing=0.1, grad_input=True)
+    ones = csoftmax.linear_cross_entropy(X, W, b, y, kernel="tiled", label_smoothing=0.1, grad_input=True,
+                                         class_weight=np.ones(300, np.float32))
+    assert ones.loss == pytest.approx(plain.loss, rel=1e-6)
+    for name in ("grad_W", "grad_b", "grad_X"):
+        assert_close(getattr(ones, name), getattr(plain, name), name, rtol=1e-5, atol=1e-7)
+
+
+def test_zero_class_weight_sum_gives_nan_mean_and_zero_gradients():
+    X, W, b, y, _, _ = make_problem(10, 8, 300, np.float32)
+    class_weight = np.ones(300, np.float32)
+    class_weight[y] = 0.0
+    got = csoftmax.linear_cross_entropy(X, W, b, y, class_weight=class_weight, grad_input=True)
+    assert math.isnan(got.loss)  # PyTorch's 0 / 0
+    assert not got.grad_W.any() and not got.grad_b.any() and not got.grad_X.any()
+
+
 def test_row_weights_weight_each_rows_gradient():
     X, W, b, y, _, _ = make_problem(30, 10, 300, np.float32)
     weights = np.random.default_rng(1).standard_normal(30).astype(np.float32)
@@ -204,12 +243,13 @@ def test_automatic_choice_of_kernel(C, options, expected):
 def test_tiled_matches_the_naive_kernel():
     X, W, b, y, _, _ = make_problem(MICRO_ROWS * 2 + 3, 300, CLASS_BLOCK + 9, np.float32)
     y[3] = -7
+    class_weight = np.random.default_rng(3).uniform(0.5, 2.0, CLASS_BLOCK + 9).astype(np.float32)
     options = dict(mean=True, label_smoothing=0.2, ignore_index=-7, layout="CD", want_lse=True, grad_weight=True,
-                   grad_input=True)
+                   grad_input=True, class_weight=class_weight)
     tiled = _core.tiled_linear_cross_entropy(X, np.ascontiguousarray(W.T), b, y, naive=False, **options)
     naive = _core.tiled_linear_cross_entropy(X, np.ascontiguousarray(W.T), b, y, naive=True, **options)
-    assert tiled[1:3] == naive[1:3]  # counted rows, correct
-    for i, name in enumerate(["row_loss", "lse", "grad_W", "grad_b", "grad_X"], start=3):
+    assert tiled[1:4] == naive[1:4]  # counted rows, their weight, correct
+    for i, name in enumerate(["row_loss", "lse", "grad_W", "grad_b", "grad_X"], start=4):
         assert_close(tiled[i], naive[i], name)
 
 
@@ -281,6 +321,11 @@ def test_wrong_layout_names_the_fix():
     ({"row_weights": np.ones(3, np.float32)}, ValueError, "row_weights"),
     ({"kernel": "fast"}, ValueError, "kernel"),
     ({"kernel": "single_pass", "ignore_index": 3}, ValueError, "single_pass"),
+    ({"class_weight": np.ones(299, np.float32)}, ValueError, "class_weight: expected size 300"),
+    ({"class_weight": np.full(300, -1.0, np.float32)}, ValueError, "class_weight: every weight must be finite"),
+    ({"class_weight": np.full(300, np.nan, np.float32)}, ValueError, "class_weight: every weight must be finite"),
+    ({"class_weight": np.ones((300, 1), np.float32)}, ValueError, "class_weight"),
+    ({"kernel": "single_pass", "class_weight": np.ones(300, np.float32)}, ValueError, "single_pass"),
 ])
 def test_bad_options_are_named(options, error, match):
     X, W, b, y = problem()

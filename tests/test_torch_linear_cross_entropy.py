@@ -41,6 +41,31 @@ def test_float32_matches_torch(reduction, smoothing, ignore, bias):
         torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+def test_class_weight_matches_torch(reduction, smoothing):
+    x, w, b, y = make(67, 40, 600)
+    y[::5] = -100
+    class_weight = torch.rand(600, generator=torch.Generator().manual_seed(1)) * 2
+    ours = ct.linear_cross_entropy(x, w, b, y, reduction=reduction, label_smoothing=smoothing,
+                                   class_weight=class_weight)
+    theirs = F.cross_entropy(F.linear(x, w, b), y, reduction=reduction, label_smoothing=smoothing,
+                             weight=class_weight)
+    torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-5)
+    upstream = torch.rand_like(theirs) + 0.5
+    for got, expected in zip(grads(ours, (x, w, b), upstream), grads(theirs, (x, w, b), upstream)):
+        torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-6)
+
+
+def test_gradcheck_float64_with_class_weight():
+    x, w, b, y = make(7, 5, 11, dtype=torch.float64)
+    y[2] = -100
+    class_weight = torch.rand(11, dtype=torch.float64, generator=torch.Generator().manual_seed(2)) + 0.1
+    assert torch.autograd.gradcheck(
+        lambda x, w, b: ct.linear_cross_entropy(x, w, b, y, label_smoothing=0.2, class_weight=class_weight),
+        (x, w, b))
+
+
 def test_ignore_index_inside_the_classes_matches_torch():
     x, w, b, y = make(50, 16, 300)
     ours = ct.linear_cross_entropy(x, w, b, y, ignore_index=int(y[0]))

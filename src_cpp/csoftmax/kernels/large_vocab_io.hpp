@@ -5,15 +5,41 @@
 
 namespace csoftmax {
 
+// One row's gradient with respect to its logits, G_c = scale (alpha p_c - gamma w_c - beta [c == label]),
+// p = softmax(z), w the class weights (1 without them); scale = 0 for an ignored row. The plain loss
+// has alpha = beta = 1, gamma = 0, so the factors multiply nothing by anything but 1 (a single class
+// keeps a gradient of exactly 0).
+struct RowGradient {
+  float scale = 0.0f, alpha = 0.0f, beta = 0.0f, gamma = 0.0f;
+};
+
 struct CrossEntropyOptions {
-  float grad_scale = 1.0f;       // 1 / (rows counted) for a mean, 1 for a sum
+  float grad_scale = 1.0f;       // 1 / (sum of the counted rows' class weights) for a mean, 1 for a sum
   float label_smoothing = 0.0f;  // eps in [0, 1]
   bool has_ignore_index = false;
   int64_t ignore_index = -100;   // rows with this label count for nothing (their lse is still computed)
   const float* row_weights = nullptr;  // (B) optional: gradients of sum_i row_weights[i] * loss_i
+  // (C) optional, PyTorch's `weight`: row i's loss is
+  //   (1 - eps) w[y_i] (lse_i - z[i, y_i]) + (eps / C) sum_c w[c] (lse_i - z[i, c])
+  const float* class_weights = nullptr;
+  float class_weight_total = 0.0f;  // sum_c w[c] (C without class weights), summed in float64
+
   bool ignored(int64_t label) const { return has_ignore_index && label == ignore_index; }
+  float class_weight(int64_t c) const { return class_weights ? class_weights[c] : 1.0f; }
   // The factor of row i's gradient.
   float row_scale(int64_t i) const { return row_weights ? grad_scale * row_weights[i] : grad_scale; }
+
+  // d loss_i / d z_i in the form of RowGradient, for row i (of the batch) with this label and lse.
+  RowGradient row_gradient(int64_t i, int64_t label, int64_t classes) const {
+    RowGradient g;
+    if (ignored(label)) return g;
+    const float eps = label_smoothing, wy = class_weight(label);
+    g.scale = row_scale(i);
+    g.alpha = (1.0f - eps) * wy + eps * class_weight_total / static_cast<float>(classes);
+    g.beta = (1.0f - eps) * wy;
+    g.gamma = eps / static_cast<float>(classes);
+    return g;
+  }
 };
 
 // What the kernel writes. row_loss (B) is required; the rest may be nullptr.

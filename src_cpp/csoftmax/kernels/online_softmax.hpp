@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <limits>
 
+#include "csoftmax/kernels/large_vocab_io.hpp"
 #include "csoftmax/simd/exp_log.hpp"
 #include "csoftmax/simd/vector.hpp"
 
@@ -20,7 +21,8 @@ inline simd::vfloat load_tail(const float* p, int64_t n, float fill) {
 }
 
 // The running softmax of one row over the class tiles of one group: max m, sum exp(z - m), the first
-// argmax, sum z (for label smoothing), and whether a logit was NaN (then no argmax is correct).
+// argmax, sum w_c z_c (for label smoothing; w the class weights, or 1), and whether a logit was NaN
+// (then no argmax is correct).
 struct RunningRow {
   float max;
   float sum;
@@ -32,8 +34,9 @@ struct RunningRow {
 
 // One tile of a row: z (n logits, classes c0..c0+n) becomes p = exp(z - m) with m the new running max;
 // returns the factor exp(m_old - m) by which everything summed so far (sum, the row of partial dX)
-// must be scaled. Only shifted logits are exponentiated.
-inline float absorb_tile(RunningRow& r, float* z, int64_t n, int64_t c0) {
+// must be scaled. Only shifted logits are exponentiated. class_weights: those of the tile's classes,
+// or nullptr (all 1).
+inline float absorb_tile(RunningRow& r, float* z, int64_t n, int64_t c0, const float* class_weights) {
   using simd::vfloat;
   constexpr int W = simd::kWidth;
   const int64_t full = n / W * W;
@@ -43,13 +46,17 @@ inline float absorb_tile(RunningRow& r, float* z, int64_t n, int64_t c0) {
   for (int64_t c = 0; c < full; c += W) {
     const vfloat v = simd::load(z + c);
     vmax = simd::vmax(vmax, v);
-    vsum += v;
+    vsum += class_weights ? v * simd::load(class_weights + c) : v;
     vnan |= v != v;
   }
   float tile_max = simd::hmax(vmax), tile_sum = simd::hsum(vsum);
   bool nan = false;
   for (int i = 0; i < W; ++i) nan |= vnan[i] != 0;
-  for (int64_t c = full; c < n; ++c) tile_max = std::max(tile_max, z[c]), tile_sum += z[c], nan |= std::isnan(z[c]);
+  for (int64_t c = full; c < n; ++c) {
+    tile_max = std::max(tile_max, z[c]);
+    tile_sum += class_weights ? z[c] * class_weights[c] : z[c];
+    nan |= std::isnan(z[c]);
+  }
   r.logit_sum += tile_sum;
   r.nan |= nan;
   if (tile_max > r.best) {  // strictly: the first maximum wins, as numpy.argmax
@@ -78,24 +85,29 @@ inline float absorb_tile(RunningRow& r, float* z, int64_t n, int64_t c0) {
   return factor;
 }
 
-// One row of logits (C entries) -> that row of G, in place:
-// (exp(z - lse) - eps / C - (1 - eps) [c == label]) * scale; a row with scale 0 (ignored) becomes 0.
-inline void gradient_row(float* z, int64_t C, int64_t label, float lse, float scale, float eps) {
-  if (scale == 0.0f) {
+// One row of logits (C entries) -> that row of G, in place (see RowGradient):
+// scale (exp(z - lse) alpha - gamma w_c - beta [c == label]); class_weights (C) or nullptr (all 1).
+// A row with scale 0 (ignored) becomes 0.
+inline void gradient_row(float* z, int64_t C, int64_t label, float lse, const RowGradient& g,
+                         const float* class_weights) {
+  if (g.scale == 0.0f) {
     std::fill(z, z + C, 0.0f);
     return;
   }
   using simd::vfloat;
   constexpr int W = simd::kWidth;
   const int64_t full = C / W * W;
-  const vfloat shift = simd::broadcast(lse), s = simd::broadcast(scale);
-  const vfloat uniform = simd::broadcast(scale * eps / static_cast<float>(C));
-  for (int64_t c = 0; c < full; c += W) simd::store(z + c, simd::exp(simd::load(z + c) - shift) * s - uniform);
+  const vfloat shift = simd::broadcast(lse), alpha = simd::broadcast(g.scale * g.alpha);
+  const vfloat gamma = simd::broadcast(g.scale * g.gamma);
+  auto weight = [&](int64_t c) { return class_weights ? simd::load(class_weights + c) : simd::broadcast(1.0f); };
+  for (int64_t c = 0; c < full; c += W)
+    simd::store(z + c, simd::exp(simd::load(z + c) - shift) * alpha - gamma * weight(c));
   if (full < C) {
-    const vfloat e = simd::exp(load_tail(z + full, C - full, lse) - shift) * s - uniform;
+    const vfloat w = class_weights ? simd::load_partial(class_weights + full, C - full) : simd::broadcast(1.0f);
+    const vfloat e = simd::exp(load_tail(z + full, C - full, lse) - shift) * alpha - gamma * w;
     simd::store_partial(z + full, e, C - full);
   }
-  z[label] -= scale * (1.0f - eps);
+  z[label] -= g.scale * g.beta;
 }
 
 }  // namespace csoftmax::large_vocab

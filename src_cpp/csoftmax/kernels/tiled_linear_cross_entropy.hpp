@@ -2,8 +2,9 @@
 // holding the B x C logits.
 //
 //   z = x_scale X . W^T + b;  m = max_c z;  lse = m + log sum_c exp(z - m)
-//   loss_i = lse_i - (1 - eps) z[i, y_i] - (eps / C) sum_c z[i, c]        (label smoothing eps, as PyTorch)
-//   G = (exp(z - lse) - (1 - eps) onehot(y) - eps / C) * grad_scale [* row_weight_i]   (ignored rows: 0)
+//   loss_i = (1 - eps) w[y_i] (lse_i - z[i, y_i]) + (eps / C) sum_c w[c] (lse_i - z[i, c])
+//            (label smoothing eps and class weights w, 1 without them, as PyTorch)
+//   G = (alpha_i exp(z - lse) - beta_i onehot(y) - gamma_i w)    (RowGradient; ignored rows: 0)
 //   dW = G^T . (x_scale X);  db = sum_i G_i;  dX = x_scale G . W
 //
 // The batch goes through in chunks of `row_block` rows (TiledPlan says how a shape is cut). For one
@@ -132,7 +133,7 @@ struct TiledStep {
   std::vector<RunningRow> running;  // (groups, rows_per_block)
   std::vector<float> label_logit;   // (rows_per_block)
   std::vector<uint8_t> row_correct;  // (B)
-  std::vector<float> weight_sum;    // (D) sum_c W[c], the smoothing term of dX
+  std::vector<float> weight_sum;    // (D) sum_c w[c] W[c], the smoothing term of dX
 
   TiledStep(LargeVocabOutputs& out_, const BatchRows<T>& batch_, const int64_t* labels_, const LargeVocabWeights& w_,
             float x_scale_, const CrossEntropyOptions& opt_)
@@ -159,11 +160,18 @@ struct TiledStep {
   void sum_weights() {
     const int64_t C = plan.classes, D = plan.features;
     weight_sum.assign(static_cast<size_t>(D), 0.0f);
-    if (w.layout == WeightLayout::kFeatureMajor)  // in memory order either way
-      for (int64_t d = 0; d < D; ++d) weight_sum[d] = std::accumulate(w.w + d * C, w.w + (d + 1) * C, 0.0f);
-    else
-      for (int64_t c = 0; c < C; ++c)
-        for (int64_t d = 0; d < D; ++d) weight_sum[d] += w.w[c * D + d];
+    if (w.layout == WeightLayout::kFeatureMajor) {  // in memory order either way
+      for (int64_t d = 0; d < D; ++d) {
+        float s = 0.0f;
+        for (int64_t c = 0; c < C; ++c) s += opt.class_weight(c) * w.w[d * C + c];
+        weight_sum[d] = s;
+      }
+    } else {
+      for (int64_t c = 0; c < C; ++c) {
+        const float wc_ = opt.class_weight(c);
+        for (int64_t d = 0; d < D; ++d) weight_sum[d] += wc_ * w.w[c * D + d];
+      }
+    }
   }
 
   // The chunk's X as the GEMMs read it: the float copy, or X itself.
@@ -206,7 +214,7 @@ struct TiledStep {
         if (keep_logits) std::copy(zi, zi + nc, logits.get() + i * plan.ldz + c0);
         const int64_t label = labels[batch.source(r0 + i)];
         if (label >= c0 && label < c0 + nc) label_logit[static_cast<size_t>(i)] = zi[label - c0];
-        const float factor = absorb_tile(run_rows[i], zi, nc, c0);
+        const float factor = absorb_tile(run_rows[i], zi, nc, c0, opt.class_weights ? opt.class_weights + c0 : nullptr);
         if (dx && t > t_begin && factor != 1.0f)
           for (int64_t d = 0; d < D; ++d) dx[i * D + d] *= factor;
       }
@@ -240,17 +248,14 @@ struct TiledStep {
     const float log_sum = std::log(sum);  // sum >= 1: the max itself contributes exp(0)
     const int64_t label = labels[batch.source(r0 + i)];
     const bool ignored = opt.ignored(label);
-    const float scale = ignored ? 0.0f : opt.row_scale(r0 + i);
-    if (keep_logits) gradient_row(logits.get() + i * plan.ldz, C, label, m + log_sum, scale, eps);
-    // lse - (1 - eps) z_y - (eps / C) sum z, written around the max so large logits do not cancel
-    const float loss = ignored ? 0.0f
-                               : log_sum + (1.0f - eps) * (m - label_logit[static_cast<size_t>(i)]) +
-                                     eps * static_cast<float>(m - logit_sum / static_cast<double>(C));
+    const RowGradient grad = opt.row_gradient(r0 + i, label, C);
+    if (keep_logits) gradient_row(logits.get() + i * plan.ldz, C, label, m + log_sum, grad, opt.class_weights);
+    const float loss = ignored ? 0.0f : row_loss(log_sum, m, label_logit[static_cast<size_t>(i)], logit_sum, label);
     out.row_loss[r0 + i] = loss;
     if (out.row_lse) out.row_lse[r0 + i] = m + log_sum;
     row_correct[static_cast<size_t>(r0 + i)] = !ignored && !nan && argmax == label;
     if (!out.grad_x) return;
-    // dX_i = x_scale * scale * (sum_g exp(m_g - m) U_g / sum - (1 - eps) W[y] - (eps / C) sum_c W[c])
+    // dX_i = x_scale scale (alpha sum_g exp(m_g - m) U_g / sum - beta W[y] - gamma sum_c w[c] W[c])
     float* dxi = out.grad_x + (r0 + i) * D;
     std::fill(dxi, dxi + D, 0.0f);
     if (ignored) return;
@@ -260,12 +265,22 @@ struct TiledStep {
       const float* u = dx_partial.get() + (g * plan.rows_per_block + i) * D;
       for (int64_t d = 0; d < D; ++d) dxi[d] += f * u[d];
     }
-    const float s = x_scale * scale;
+    const float s = x_scale * grad.scale;
     for (int64_t d = 0; d < D; ++d) {
-      float v = dxi[d] - (1.0f - eps) * wc(label, d);
-      if (eps != 0.0f) v -= eps / static_cast<float>(C) * weight_sum[static_cast<size_t>(d)];
+      float v = grad.alpha * dxi[d] - grad.beta * wc(label, d);
+      if (eps != 0.0f) v -= grad.gamma * weight_sum[static_cast<size_t>(d)];
       dxi[d] = v * s;
     }
+  }
+
+  // (1 - eps) w_y (lse - z_y) + (eps / C) (W lse - sum_c w_c z_c), W = sum_c w_c, lse = m + log_sum,
+  // written around the max so large logits do not cancel (the weighted sum in float64).
+  float row_loss(float log_sum, float m, float label_logit, double weighted_logit_sum, int64_t label) const {
+    const float eps = opt.label_smoothing, wy = opt.class_weight(label);
+    const double total = opt.class_weight_total;
+    const double smooth = total * log_sum + (total * m - weighted_logit_sum);
+    return (1.0f - eps) * wy * (log_sum + (m - label_logit)) +
+           static_cast<float>(eps / static_cast<double>(plan.classes) * smooth);
   }
 
   // Phase 3, one work item: dW and db of one class tile (or of a slice of D of one), from G (in place

@@ -40,22 +40,27 @@ inline void linear_cross_entropy_naive(LargeVocabOutputs& out, const BatchRows<T
       nan |= std::isnan(z[c]);
     }
     const float m = z[argmax];
-    float sum = 0.0f, shifted_sum = 0.0f;
+    float sum = 0.0f;
+    double shifted_sum = 0.0;  // sum_c w_c (z_c - m)
     for (int64_t c = 0; c < C; ++c) {
       sum += std::exp(z[c] - m);
-      shifted_sum += z[c] - m;
+      shifted_sum += static_cast<double>(opt.class_weight(c)) * (z[c] - m);
     }
     const float log_sum = std::log(sum);
     if (out.row_lse) out.row_lse[i] = m + log_sum;
     const bool ignored = opt.ignored(label);
     const float eps = opt.label_smoothing;
-    const float loss = ignored ? 0.0f : log_sum + (1 - eps) * (m - z[label]) - eps / C * shifted_sum;
+    // (1 - eps) w_y (lse - z_y) + (eps / C) sum_c w_c (lse - z_c)
+    const float loss = ignored ? 0.0f
+                               : (1 - eps) * opt.class_weight(label) * (log_sum + m - z[label]) +
+                                     static_cast<float>(eps / C * (opt.class_weight_total * log_sum - shifted_sum));
+    const RowGradient grad = opt.row_gradient(i, label, C);
     out.row_loss[i] = loss;
     out.loss_sum += loss;
     out.correct += !ignored && !nan && argmax == label;
     for (int64_t c = 0; c < C; ++c) {
-      const float target = (c == label ? 1 - eps : 0.0f) + eps / C;
-      const float g = ignored ? 0.0f : (std::exp(z[c] - m) / sum - target) * opt.row_scale(i);
+      const float g = grad.scale * (grad.alpha * std::exp(z[c] - m) / sum - grad.gamma * opt.class_weight(c) -
+                                    (c == label ? grad.beta : 0.0f));
       if (out.grad_b) out.grad_b[c] += g;
       for (int64_t d = 0; d < D; ++d) {
         if (out.grad_w) {
