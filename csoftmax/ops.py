@@ -301,10 +301,10 @@ def linear_cross_entropy(X, W, b, y, *, x_scale=1.0, rows=None, reduction="mean"
         (loss_sum, counted, weight_sum, correct, row_loss, lse, grad_W, grad_b,
          grad_X) = _core.tiled_linear_cross_entropy(
             Xa, Wa, ba, labels, rows=rows, x_scale=_as_scale(x_scale), mean=reduction == "mean", label_smoothing=eps,
-            ignore_index=ignore, row_weights=None if row_weights is None else _as_float32(row_weights, "row_weights", 1),
+            ignore_index=ignore,
+            row_weights=None if row_weights is None else _as_float32(row_weights, "row_weights", 1),
             class_weight=None if class_weight is None else _as_float32(class_weight, "class_weight", 1),
-            layout=array_layout, want_lse=bool(return_lse), grad_weight=bool(grad_weight),
-            grad_input=bool(grad_input))
+            layout=array_layout, want_lse=bool(return_lse), grad_weight=bool(grad_weight), grad_input=bool(grad_input))
     loss = reduce_loss(row_loss, reduction, total=loss_sum, counted=weight_sum)
     if not grad_weight:
         grad_W = grad_b = None

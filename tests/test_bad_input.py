@@ -152,6 +152,16 @@ def test_single_pass_refuses_more_classes_than_float32_lanes_count_exactly():
     assert tiled.correct == 1
 
 
+def test_row_kernels_refuse_outputs_they_do_not_make():
+    Z = np.zeros((2, 3), np.float32)
+    for what in ("argmax", "logits"):
+        with pytest.raises(ValueError, match="what: expected 'softmax', 'log_softmax' or 'cross_entropy'"):
+            _core.softmax_rows(Z, what)
+    for what in ("cross_entropy", "logits"):
+        with pytest.raises(ValueError, match="what: expected 'softmax', 'log_softmax' or 'argmax'"):
+            _core.linear_forward(X, W, b, what)
+
+
 @pytest.mark.parametrize("B, C, D, name", [
     (-1, 10, 10, "B"), (0, 10, 10, "B"), (10, -5, 10, "C"), (10, 0, 10, "C"), (10, 10, -1, "D"),
     (2**41, 10, 10, "B"), (10, 2**41, 10, "C"), (10, 10, 2**41, "D"), (2**62, 2**62, 2**62, "B"),

@@ -253,6 +253,27 @@ def test_tiled_matches_the_naive_kernel():
         assert_close(tiled[i], naive[i], name)
 
 
+@pytest.mark.parametrize("layout", ["DC", "CD"])
+@pytest.mark.parametrize("dtype", [np.float32, np.uint8], ids=["f32", "u8"])
+def test_naive_kernel_matches_the_numpy_reference(layout, dtype):
+    """The plain-loop kernel (tiled_linear_cross_entropy_naive.hpp), the tiled one's reference, is itself
+    held to the float64 NumPy reference."""
+    X, W, b, y, x_scale, rows = make_problem(23, 37, 41, dtype, rows=True)
+    y[rows[4]] = -3
+    weights = np.random.default_rng(2).standard_normal(len(rows)).astype(np.float32)
+    Wl = np.ascontiguousarray(W.T) if layout == "CD" else W
+    naive = _core.tiled_linear_cross_entropy(X, Wl, b, y, rows=rows, x_scale=x_scale, mean=False,
+                                             label_smoothing=0.1, ignore_index=-3, row_weights=weights,
+                                             layout=layout, want_lse=True, grad_input=True, naive=True)
+    ref = reference.linear_cross_entropy(X, Wl, b, y, x_scale=x_scale, rows=rows, reduction="none", grad_input=True,
+                                         ignore_index=-3, label_smoothing=0.1, layout=layout, row_weights=weights,
+                                         dtype=np.float64)
+    _, counted, _, correct, row_loss, lse, grad_W, grad_b, grad_X = naive
+    assert counted == int(np.sum(y[rows] != -3)) and correct == ref.correct
+    for name, got in [("loss", row_loss), ("lse", lse), ("grad_W", grad_W), ("grad_b", grad_b), ("grad_X", grad_X)]:
+        assert_close(got, getattr(ref, name), name)
+
+
 def test_transposed_view_of_w_is_read_in_place():
     X, W, b, y, _, _ = make_problem(40, 30, 300, np.float32)
     class_major = np.ascontiguousarray(W.T)
@@ -279,7 +300,8 @@ def test_any_thread_count_gives_identical_results(layout, restore_threads):
     for threads, other in enumerate(results[1:], start=2):
         assert one.correct == other.correct
         for name in ("loss", "grad_W", "grad_b", "grad_X", "lse"):
-            np.testing.assert_array_equal(getattr(one, name), getattr(other, name), err_msg=f"{name}, {threads} threads")
+            np.testing.assert_array_equal(getattr(one, name), getattr(other, name),
+                                          err_msg=f"{name}, {threads} threads")
 
 
 # --- bad input ------------------------------------------------------------------------------------

@@ -43,11 +43,12 @@ py::tuple linear_cross_entropy(const py::array& X, const py::array& W, const py:
   {
     py::gil_scoped_release release;
     const int threads = num_threads();
-    const bool parallel = threads > 1 && plan_blocks(B, C, D).blocks > 1 && worth_threads(B, D, C);
+    const BlockPlan plan = plan_blocks(B, C, D);
+    const bool parallel = threads > 1 && plan.blocks > 1 && worth_threads(B, D, C);
     const int team = parallel ? threads : 1;  // scratch for the threads the region may run
     FusedLinearCrossEntropy<T> step(B, C, D, team);
 #pragma omp parallel num_threads(team) if (parallel)
-    step.run(batch, labels, weights, x_scale, grad_scale, row_loss_data, grad_X_data, sink);
+    step.run(plan, batch, labels, weights, x_scale, grad_scale, row_loss_data, grad_X_data, sink);
     if (feature_major) transpose(grad_wt_storage.data(), C, D, grad_W_data);  // back to the caller's (D, C)
     loss_sum = step.loss_sum();
     correct = step.correct();

@@ -20,7 +20,6 @@
 #include "csoftmax/kernels/lane_tile.hpp"
 #include "csoftmax/kernels/linear_tiles.hpp"
 #include "csoftmax/parallel/block_plan.hpp"
-#include "csoftmax/kernels/softmax_rows.hpp"
 #include "csoftmax/parallel/threads.hpp"
 
 namespace csoftmax {
@@ -52,10 +51,9 @@ class FusedLinearCrossEntropy {
   // One step's gradient over `batch` into `sink`. Call it from every thread of an enclosing parallel
   // region (of at most max_threads threads), or from outside any; it returns after a barrier, with the
   // step's loss sum and correct count added to loss_sum() and correct().
-  // row_loss (B) and grad_x (B, D) are optional outputs.
-  void run(const BatchRows<T>& batch, const int64_t* labels, const ClassMajorWeights& w, float x_scale,
-           float grad_scale, float* row_loss, float* grad_x, const GradientSink& sink) {
-    const BlockPlan plan = plan_blocks(batch.count, classes_, features_);
+  // `plan` is plan_blocks of this batch; row_loss (B) and grad_x (B, D) are optional outputs.
+  void run(const BlockPlan& plan, const BatchRows<T>& batch, const int64_t* labels, const ClassMajorWeights& w,
+           float x_scale, float grad_scale, float* row_loss, float* grad_x, const GradientSink& sink) {
     run_blocks(0, plan, batch, labels, w, x_scale, grad_scale, row_loss, grad_x);
 #pragma omp barrier
     const int64_t blocks = plan.blocks;

@@ -128,7 +128,9 @@ struct TiledStep {
   const bool copy_x;
 
   // Scratch that is always written before it is read: left uninitialized (no pass to zero it).
-  static std::unique_ptr<float[]> buffer(int64_t n) { return std::unique_ptr<float[]>(new float[static_cast<size_t>(n)]); }
+  static std::unique_ptr<float[]> buffer(int64_t n) {
+    return std::unique_ptr<float[]>(new float[static_cast<size_t>(n)]);
+  }
   const std::unique_ptr<float[]> logits, x_copy, x_packed, dx_partial;
   std::vector<RunningRow> running;  // (groups, rows_per_block)
   std::vector<float> label_logit;   // (rows_per_block)
