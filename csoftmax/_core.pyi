@@ -87,14 +87,15 @@ def tiled_linear_cross_entropy(
     ignore_index: int | None = None,
     row_weights: _F32 | None = None,
     class_weight: _F32 | None = None,
+    z_loss: float = 0.0,
     layout: _Layout = "DC",
     want_lse: bool = False,
     grad_weight: bool = True,
     grad_input: bool = False,
     naive: bool = False,
-) -> tuple[float, int, float, int, _F32, _F32 | None, _F32 | None, _F32 | None, _F32 | None]:
+) -> tuple[float, int, float, int, _F32, _F32 | None, _F32 | None, _F32 | None, _F32 | None, float, _F32 | None]:
     """The large-vocabulary kernel: (loss_sum, counted, weight_sum, correct, row_loss, lse, grad_W, grad_b,
-    grad_X)."""
+    grad_X, z_loss_sum, row_z_loss)."""
 
 def tiled_plan(B: int, C: int, D: int) -> dict[str, Any]:
     """row_block, class_block, class_groups, logits_bytes, micro_tile; each size in [1, 2^40]."""

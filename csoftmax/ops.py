@@ -224,9 +224,19 @@ def _as_smoothing(label_smoothing):
     return eps
 
 
+def _as_coefficient(value, name):
+    try:
+        coefficient = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name}: expected a number, got {type(value).__name__}") from None
+    if not (math.isfinite(coefficient) and coefficient >= 0.0):
+        raise ValueError(f"{name}: must be finite and >= 0, got {value}")
+    return coefficient
+
+
 def linear_cross_entropy(X, W, b, y, *, x_scale=1.0, rows=None, reduction="mean", grad_input=False,
                          ignore_index=None, label_smoothing=0.0, return_lse=False, layout="DC", row_weights=None,
-                         grad_weight=True, kernel="auto", class_weight=None):
+                         grad_weight=True, kernel="auto", class_weight=None, z_loss=0.0):
     """One fused step of softmax regression: loss, gradients and the number of correct predictions.
 
     X: (N, D) float (computed in float32) or uint8, scaled by x_scale inside the kernel (1/255 for
@@ -254,6 +264,9 @@ def linear_cross_entropy(X, W, b, y, *, x_scale=1.0, rows=None, reduction="mean"
        (1 - eps) w[y_i] (lse_i - z[i, y_i]) + (eps / C) sum_c w[c] (lse_i - z[i, c]), and "mean"
        divides by the sum of w[y_i] over the rows not ignored (NaN when it is 0), exactly as
        F.cross_entropy(..., weight=w). Weights must be finite and >= 0.
+    z_loss: the coefficient of lse_i^2 added to each row's loss (PaLM's z-loss), with its gradient; not
+       scaled by class weights, and "mean" averages it over the rows not ignored (Liger Kernel's
+       convention). result.z_loss holds the reduced term on its own.
     return_lse: also return the per-row log-sum-exp of the logits (result.lse).
     row_weights: optional (B,) weights w_i: the gradients become those of sum_i w_i loss_i (divided by
        the counted rows for "mean"); the losses are unchanged. The backward of reduction="none" under
@@ -273,6 +286,7 @@ def linear_cross_entropy(X, W, b, y, *, x_scale=1.0, rows=None, reduction="mean"
         raise ValueError(f"kernel: must be one of {KERNELS}, got {kernel!r}")
     ignore = _as_ignore_index(ignore_index)
     eps = _as_smoothing(label_smoothing)
+    z_coefficient = _as_coefficient(z_loss, "z_loss")
     Xa, rows = _as_features(X), _as_rows(rows)
     Wa, array_layout = _as_weights(W, layout)
     _check_weight_shape(Wa if array_layout == layout else Wa.T, layout, Xa.shape[1])
@@ -280,35 +294,41 @@ def linear_cross_entropy(X, W, b, y, *, x_scale=1.0, rows=None, reduction="mean"
     labels = _as_labels(y, "y")
     C = Wa.shape[0 if array_layout == "CD" else 1]
     # what only the tiled kernel supports (b=None the single-pass one takes as zeros, when forced)
-    tiled_only = ignore is not None or eps != 0.0 or return_lse or row_weights is not None or class_weight is not None
+    tiled_only = (ignore is not None or eps != 0.0 or return_lse or row_weights is not None
+                  or class_weight is not None or z_coefficient != 0.0)
     if kernel == "auto":
         kernel = "single_pass" if not tiled_only and ba is not None and C <= SMALL_C_MAX else "tiled"
 
     if kernel == "single_pass":
         if tiled_only:
             raise ValueError("kernel='single_pass' supports none of ignore_index, label_smoothing, return_lse, "
-                             "row_weights, class_weight")
+                             "row_weights, class_weight, z_loss")
         batch = len(Xa) if rows is None else len(rows)
         loss_sum, correct, row_loss, grad_W, grad_b, grad_X = _core.linear_cross_entropy(
             Xa, Wa, np.zeros(C, np.float32) if ba is None else ba, labels, rows=rows, x_scale=_as_scale(x_scale),
             grad_scale=1.0 / max(batch, 1) if reduction == "mean" else 1.0, row_losses=reduction == "none",
             grad_input=bool(grad_input), layout=array_layout)
         counted, lse = batch, None
-        weight_sum = float(counted)
+        weight_sum, z_loss_sum, row_z_loss = float(counted), 0.0, None
         if ba is None:
             grad_b = None
     else:
-        (loss_sum, counted, weight_sum, correct, row_loss, lse, grad_W, grad_b,
-         grad_X) = _core.tiled_linear_cross_entropy(
+        (loss_sum, counted, weight_sum, correct, row_loss, lse, grad_W, grad_b, grad_X, z_loss_sum,
+         row_z_loss) = _core.tiled_linear_cross_entropy(
             Xa, Wa, ba, labels, rows=rows, x_scale=_as_scale(x_scale), mean=reduction == "mean", label_smoothing=eps,
             ignore_index=ignore,
             row_weights=None if row_weights is None else _as_float32(row_weights, "row_weights", 1),
             class_weight=None if class_weight is None else _as_float32(class_weight, "class_weight", 1),
-            layout=array_layout, want_lse=bool(return_lse), grad_weight=bool(grad_weight), grad_input=bool(grad_input))
+            z_loss=z_coefficient, layout=array_layout, want_lse=bool(return_lse), grad_weight=bool(grad_weight), grad_input=bool(grad_input))
     loss = reduce_loss(row_loss, reduction, total=loss_sum, counted=weight_sum)
+    z_term = None
+    if row_z_loss is not None:
+        z_term = reduce_loss(row_z_loss, reduction, total=z_loss_sum, counted=counted)
+        if reduction != "none":
+            loss += z_term
     if not grad_weight:
         grad_W = grad_b = None
     if array_layout != layout and grad_W is not None:
         grad_W = grad_W.T
     return LinearCrossEntropyResult(loss=loss, grad_W=grad_W, grad_b=grad_b, grad_X=grad_X, correct=correct,
-                                    lse=lse)
+                                    lse=lse, z_loss=z_term)

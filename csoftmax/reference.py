@@ -116,7 +116,7 @@ def predict(X, W, b, *, x_scale=1.0, rows=None, dtype=np.float32):
 
 def linear_cross_entropy(X, W, b, y, *, x_scale=1.0, rows=None, reduction="mean", grad_input=False,
                          ignore_index=None, label_smoothing=0.0, layout="DC", row_weights=None, class_weight=None,
-                         dtype=np.float32):
+                         z_loss=0.0, dtype=np.float32):
     """Loss and gradients of softmax regression on one batch, as the chapter computes them by autograd.
 
     Z = x_scale X W + b;  loss_i = logsumexp(Z_i) - (1 - eps) Z[i, y_i] - (eps / C) sum_c Z[i, c]
@@ -128,6 +128,8 @@ def linear_cross_entropy(X, W, b, y, *, x_scale=1.0, rows=None, reduction="mean"
     class_weight (C,) is PyTorch's `weight` (cw, 1 without it): row i's loss becomes
     (1 - eps) cw[y_i] (lse_i - Z[i, y_i]) + (eps / C) sum_c cw[c] (lse_i - Z[i, c]), and n becomes
     the sum of cw[y_i] over the rows not ignored.
+    z_loss adds z_loss lse_i^2 to each kept row's loss (its gradient 2 z_loss lse_i softmax(Z_i)), not
+    weighted by cw, its mean over the kept rows; the result's z_loss is that term, reduced.
     The result's lse holds the per-row log-sum-exp.
     """
     check_reduction(reduction)
@@ -159,6 +161,18 @@ def linear_cross_entropy(X, W, b, y, *, x_scale=1.0, rows=None, reduction="mean"
     if reduction == "mean":
         G = G / dtype(weight_sum) if weight_sum > 0 else np.zeros_like(G)  # the kernels' rule
     loss = reduce_loss(row_loss, reduction, counted=weight_sum)
+    z_term = None
+    if z_loss:
+        row_z = np.where(kept, dtype(z_loss) * lse * lse, 0).astype(dtype)
+        Gz = (2 * dtype(z_loss) * np.where(kept, lse, 0))[:, None] * np.exp(Z - lse[:, None])
+        if row_weights is not None:
+            Gz *= np.asarray(row_weights, dtype=dtype)[:, None]
+        counted = int(kept.sum())
+        if reduction == "mean":  # zero gradients when nothing counts, as above
+            Gz = Gz / dtype(counted) if weight_sum > 0 else np.zeros_like(Gz)
+        G = G + Gz
+        z_term = reduce_loss(row_z, reduction, counted=counted)
+        loss = loss + z_term
     grad_W = Xs.T @ G
     return LinearCrossEntropyResult(
         loss=loss,
@@ -167,4 +181,5 @@ def linear_cross_entropy(X, W, b, y, *, x_scale=1.0, rows=None, reduction="mean"
         grad_X=(G @ W.T) * dtype(x_scale) if grad_input else None,
         correct=correct_predictions(Z, y, kept),
         lse=lse,
+        z_loss=z_term,
     )

@@ -40,6 +40,8 @@ class LinearCrossEntropyResult:
     correct: how many rows have argmax(logits) == label (ties go to the lowest class, as numpy.argmax);
              rows whose label is ignore_index are not counted.
     lse:     the per-row log-sum-exp of the logits, shape (B,); None unless asked for (return_lse=True).
+    z_loss:  the z-loss term on its own (included in loss), reduced as the loss is: the mean over the
+             rows not ignored, the sum, or per row; None when z_loss=0.
     """
 
     loss: float | np.ndarray
@@ -48,3 +50,4 @@ class LinearCrossEntropyResult:
     grad_X: np.ndarray | None
     correct: int
     lse: np.ndarray | None = None
+    z_loss: float | np.ndarray | None = None

@@ -201,6 +201,26 @@ def test_zero_class_weight_sum_gives_nan_mean_and_zero_gradients():
     assert not got.grad_W.any() and not got.grad_b.any() and not got.grad_X.any()
 
 
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "class-weighted"])
+def test_z_loss_against_reference(reduction, weighted):
+    X, W, b, y, _, _ = make_problem(60, 33, 2 * CLASS_BLOCK + 5, np.float32)
+    y[::4] = -100
+    class_weight = np.random.default_rng(4).uniform(0.5, 2.0, W.shape[1]).astype(np.float32) if weighted else None
+    run = run_both(X, W, b, y, grad_input=True, reduction=reduction, label_smoothing=0.1, ignore_index=-100,
+                   class_weight=class_weight, z_loss=1e-2)
+    check(*run)
+    # the term on its own: mean over the rows not ignored, unweighted (Liger Kernel's convention)
+    kept = y != -100
+    row_z = np.where(kept, 1e-2 * run.ref.lse**2, 0.0)
+    expected = {"mean": row_z.sum() / kept.sum(), "sum": row_z.sum(), "none": row_z}[reduction]
+    assert_close(run.got.z_loss, expected, "z_loss")
+    plain = csoftmax.linear_cross_entropy(X, W, b, y, kernel="tiled", reduction=reduction, label_smoothing=0.1,
+                                          ignore_index=-100, class_weight=class_weight)
+    assert plain.z_loss is None
+    assert_close(run.got.loss, np.asarray(plain.loss) + expected, "loss = cross-entropy + z-loss")
+
+
 def test_row_weights_weight_each_rows_gradient():
     X, W, b, y, _, _ = make_problem(30, 10, 300, np.float32)
     weights = np.random.default_rng(1).standard_normal(30).astype(np.float32)
@@ -245,7 +265,7 @@ def test_tiled_matches_the_naive_kernel():
     y[3] = -7
     class_weight = np.random.default_rng(3).uniform(0.5, 2.0, CLASS_BLOCK + 9).astype(np.float32)
     options = dict(mean=True, label_smoothing=0.2, ignore_index=-7, layout="CD", want_lse=True, grad_weight=True,
-                   grad_input=True, class_weight=class_weight)
+                   grad_input=True, class_weight=class_weight, z_loss=1e-3)
     tiled = _core.tiled_linear_cross_entropy(X, np.ascontiguousarray(W.T), b, y, naive=False, **options)
     naive = _core.tiled_linear_cross_entropy(X, np.ascontiguousarray(W.T), b, y, naive=True, **options)
     assert tiled[1:4] == naive[1:4]  # counted rows, their weight, correct
@@ -268,7 +288,7 @@ def test_naive_kernel_matches_the_numpy_reference(layout, dtype):
     ref = reference.linear_cross_entropy(X, Wl, b, y, x_scale=x_scale, rows=rows, reduction="none", grad_input=True,
                                          ignore_index=-3, label_smoothing=0.1, layout=layout, row_weights=weights,
                                          dtype=np.float64)
-    _, counted, _, correct, row_loss, lse, grad_W, grad_b, grad_X = naive
+    _, counted, _, correct, row_loss, lse, grad_W, grad_b, grad_X = naive[:9]
     assert counted == int(np.sum(y[rows] != -3)) and correct == ref.correct
     for name, got in [("loss", row_loss), ("lse", lse), ("grad_W", grad_W), ("grad_b", grad_b), ("grad_X", grad_X)]:
         assert_close(got, getattr(ref, name), name)
@@ -344,6 +364,10 @@ def test_wrong_layout_names_the_fix():
     ({"kernel": "fast"}, ValueError, "kernel"),
     ({"kernel": "single_pass", "ignore_index": 3}, ValueError, "single_pass"),
     ({"class_weight": np.ones(299, np.float32)}, ValueError, "class_weight: expected size 300"),
+    ({"z_loss": -1e-4}, ValueError, "z_loss: must be finite and >= 0"),
+    ({"z_loss": math.inf}, ValueError, "z_loss: must be finite and >= 0"),
+    ({"z_loss": "a"}, TypeError, "z_loss"),
+    ({"kernel": "single_pass", "z_loss": 1e-4}, ValueError, "single_pass"),
     ({"class_weight": np.full(300, -1.0, np.float32)}, ValueError, "class_weight: every weight must be finite"),
     ({"class_weight": np.full(300, np.nan, np.float32)}, ValueError, "class_weight: every weight must be finite"),
     ({"class_weight": np.ones((300, 1), np.float32)}, ValueError, "class_weight"),

@@ -57,12 +57,36 @@ def test_class_weight_matches_torch(reduction, smoothing):
         torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-6)
 
 
+def z_loss_written_out(logits, y, reduction, coefficient, ignore_index=-100):
+    """coefficient * lse^2 per row not ignored, reduced over those rows (Liger Kernel's z-loss)."""
+    kept = y != ignore_index
+    row = torch.where(kept, coefficient * torch.logsumexp(logits, dim=-1) ** 2, 0.0)
+    return {"mean": row.sum() / kept.sum(), "sum": row.sum(), "none": row}[reduction]
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_z_loss_matches_torch_written_out(reduction):
+    x, w, b, y = make(67, 40, 600)
+    y[::5] = -100
+    class_weight = torch.rand(600, generator=torch.Generator().manual_seed(1)) * 2
+    ours = ct.linear_cross_entropy(x, w, b, y, reduction=reduction, label_smoothing=0.1, class_weight=class_weight,
+                                   z_loss=1e-2)
+    logits = F.linear(x, w, b)
+    theirs = F.cross_entropy(logits, y, reduction=reduction, label_smoothing=0.1, weight=class_weight) + \
+        z_loss_written_out(logits, y, reduction, 1e-2)
+    torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-5)
+    upstream = torch.rand_like(theirs) + 0.5
+    for got, expected in zip(grads(ours, (x, w, b), upstream), grads(theirs, (x, w, b), upstream)):
+        torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-6)
+
+
 def test_gradcheck_float64_with_class_weight():
     x, w, b, y = make(7, 5, 11, dtype=torch.float64)
     y[2] = -100
     class_weight = torch.rand(11, dtype=torch.float64, generator=torch.Generator().manual_seed(2)) + 0.1
     assert torch.autograd.gradcheck(
-        lambda x, w, b: ct.linear_cross_entropy(x, w, b, y, label_smoothing=0.2, class_weight=class_weight),
+        lambda x, w, b: ct.linear_cross_entropy(x, w, b, y, label_smoothing=0.2, class_weight=class_weight,
+                                                z_loss=0.1),
         (x, w, b))
 
 

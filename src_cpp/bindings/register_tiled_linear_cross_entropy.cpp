@@ -48,7 +48,7 @@ template <typename T>
 py::tuple tiled_binding(const py::array& X, const py::array& W, const py::object& b_obj, const py::array& y,
                         const py::object& rows_obj, float x_scale, bool mean, float label_smoothing,
                         const py::object& ignore_obj, const py::object& weights_obj,
-                        const py::object& class_weight_obj, WeightLayout layout,
+                        const py::object& class_weight_obj, float z_loss, WeightLayout layout,
                         bool want_lse, bool grad_weight, bool grad_input, bool naive) {
   const LinearInputs in = require_linear<T>(X, W, layout, x_scale, rows_obj);
   const int64_t D = in.features, C = in.classes, B = in.batch;
@@ -73,10 +73,17 @@ py::tuple tiled_binding(const py::array& X, const py::array& W, const py::object
     weight_sum += options.class_weight(label);
   }
   options.grad_scale = mean ? (weight_sum > 0.0 ? static_cast<float>(1.0 / weight_sum) : 0.0f) : 1.0f;
+  if (!(std::isfinite(z_loss) && z_loss >= 0.0f))
+    throw py::value_error("z_loss: must be finite and >= 0, got " + std::to_string(z_loss));
+  options.z_loss = z_loss;
+  // the z-loss's mean is over the counted rows, the cross-entropy's over their class weights
+  options.z_grad_ratio = mean ? (weight_sum > 0.0 ? static_cast<float>(weight_sum / static_cast<double>(counted)) : 0.0f)
+                              : 1.0f;
 
   LargeVocabOutputs out{};
   py::array_t<float> row_loss = new_output<float>({B}, out.row_loss);
   py::object lse = optional_output<float>(want_lse, {B}, out.row_lse);
+  py::object row_z_loss = optional_output<float>(z_loss != 0.0f, {B}, out.row_z_loss);
   py::object grad_W = optional_output<float>(grad_weight, {W.shape(0), W.shape(1)}, out.grad_w);
   py::object grad_b = optional_output<float>(grad_weight && bias, {C}, out.grad_b);
   py::object grad_X = optional_output<float>(grad_input, {B, D}, out.grad_x);
@@ -90,7 +97,8 @@ py::tuple tiled_binding(const py::array& X, const py::array& W, const py::object
     else
       large_vocab::run(out, batch, labels, weights, x_scale, options, num_threads());
   }
-  return py::make_tuple(out.loss_sum, counted, weight_sum, out.correct, row_loss, lse, grad_W, grad_b, grad_X);
+  return py::make_tuple(out.loss_sum, counted, weight_sum, out.correct, row_loss, lse, grad_W, grad_b, grad_X,
+                        out.z_loss_sum, row_z_loss);
 }
 
 void require_plan_size(int64_t value, const char* name) {
@@ -105,25 +113,26 @@ void register_tiled_linear_cross_entropy(py::module_& m) {
       "tiled_linear_cross_entropy",
       [](const py::array& X, const py::array& W, const py::object& b, const py::array& y, const py::object& rows,
          float x_scale, bool mean, float label_smoothing, const py::object& ignore_index,
-         const py::object& row_weights, const py::object& class_weight, const std::string& layout, bool want_lse, bool grad_weight, bool grad_input,
+         const py::object& row_weights, const py::object& class_weight, float z_loss, const std::string& layout, bool want_lse, bool grad_weight, bool grad_input,
          bool naive) {
         const WeightLayout weight_layout = parse_layout(layout);
         return with_feature_type(X, [&](auto type) {
           return tiled_binding<typename decltype(type)::type>(X, W, b, y, rows, x_scale, mean, label_smoothing,
-                                                              ignore_index, row_weights, class_weight, weight_layout, want_lse,
+                                                              ignore_index, row_weights, class_weight, z_loss, weight_layout, want_lse,
                                                               grad_weight, grad_input, naive);
         });
       },
       py::arg("X"), py::arg("W"), py::arg("b"), py::arg("y"), py::kw_only(), py::arg("rows") = py::none(),
       py::arg("x_scale") = 1.0f, py::arg("mean") = true, py::arg("label_smoothing") = 0.0f,
       py::arg("ignore_index") = py::none(), py::arg("row_weights") = py::none(),
-      py::arg("class_weight") = py::none(), py::arg("layout") = "DC",
+      py::arg("class_weight") = py::none(), py::arg("z_loss") = 0.0f, py::arg("layout") = "DC",
       py::arg("want_lse") = false, py::arg("grad_weight") = true, py::arg("grad_input") = false,
       py::arg("naive") = false,
       "Large-vocabulary linear + cross-entropy in class tiles, never holding the B x C logits (naive=True: "
       "the plain-loop reference). Returns (loss_sum, counted rows, their class-weight sum, correct, row_loss, lse, "
-      "grad_W, grad_b, grad_X); mean scales the gradients by 1 / the class-weight sum (the counted rows "
-      "without class weights).");
+      "grad_W, grad_b, grad_X, z_loss_sum, row_z_loss); loss_sum is the cross-entropy's (without the "
+      "z-loss), row_loss includes the z-loss; mean scales the cross-entropy's gradients by 1 / the "
+      "class-weight sum (the counted rows without class weights), the z-loss's by 1 / counted rows."); 
   m.def(
       "tiled_plan",
       [](int64_t B, int64_t C, int64_t D) {

@@ -3,7 +3,7 @@
 //
 //   z = x_scale X . W^T + b;  m = max_c z;  lse = m + log sum_c exp(z - m)
 //   loss_i = (1 - eps) w[y_i] (lse_i - z[i, y_i]) + (eps / C) sum_c w[c] (lse_i - z[i, c])
-//            (label smoothing eps and class weights w, 1 without them, as PyTorch)
+//            (label smoothing eps and class weights w, 1 without them, as PyTorch)  [+ z_loss lse_i^2]
 //   G = (alpha_i exp(z - lse) - beta_i onehot(y) - gamma_i w)    (RowGradient; ignored rows: 0)
 //   dW = G^T . (x_scale X);  db = sum_i G_i;  dX = x_scale G . W
 //
@@ -250,11 +250,14 @@ struct TiledStep {
     const float log_sum = std::log(sum);  // sum >= 1: the max itself contributes exp(0)
     const int64_t label = labels[batch.source(r0 + i)];
     const bool ignored = opt.ignored(label);
-    const RowGradient grad = opt.row_gradient(r0 + i, label, C);
-    if (keep_logits) gradient_row(logits.get() + i * plan.ldz, C, label, m + log_sum, grad, opt.class_weights);
+    const float lse = m + log_sum;
+    const RowGradient grad = opt.row_gradient(r0 + i, label, C, lse);
+    if (keep_logits) gradient_row(logits.get() + i * plan.ldz, C, label, lse, grad, opt.class_weights);
     const float loss = ignored ? 0.0f : row_loss(log_sum, m, label_logit[static_cast<size_t>(i)], logit_sum, label);
-    out.row_loss[r0 + i] = loss;
-    if (out.row_lse) out.row_lse[r0 + i] = m + log_sum;
+    const float z_loss = ignored ? 0.0f : opt.row_z_loss(lse);
+    out.row_loss[r0 + i] = loss + z_loss;
+    if (out.row_z_loss) out.row_z_loss[r0 + i] = z_loss;
+    if (out.row_lse) out.row_lse[r0 + i] = lse;
     row_correct[static_cast<size_t>(r0 + i)] = !ignored && !nan && argmax == label;
     if (!out.grad_x) return;
     // dX_i = x_scale scale (alpha sum_g exp(m_g - m) U_g / sum - beta W[y] - gamma sum_c w[c] W[c])
@@ -315,9 +318,12 @@ struct TiledStep {
   // The totals, in row order.
   void total() {
     out.loss_sum = 0;
+    out.z_loss_sum = 0;
     out.correct = 0;
     for (int64_t i = 0; i < plan.batch; ++i) {
-      out.loss_sum += out.row_loss[i];
+      const double z_loss = out.row_z_loss ? out.row_z_loss[i] : 0.0;
+      out.loss_sum += out.row_loss[i] - z_loss;
+      out.z_loss_sum += z_loss;
       out.correct += row_correct[static_cast<size_t>(i)];
     }
   }

@@ -24,6 +24,7 @@ inline void linear_cross_entropy_naive(LargeVocabOutputs& out, const BatchRows<T
   if (out.grad_b) std::fill(out.grad_b, out.grad_b + C, 0.0f);
   out.correct = 0;
   out.loss_sum = 0;
+  out.z_loss_sum = 0;
   for (int64_t i = 0; i < B; ++i) {
     const T* xi = batch.row(i);
     for (int64_t d = 0; d < D; ++d) x[d] = static_cast<float>(xi[d]) * x_scale;
@@ -54,9 +55,12 @@ inline void linear_cross_entropy_naive(LargeVocabOutputs& out, const BatchRows<T
     const float loss = ignored ? 0.0f
                                : (1 - eps) * opt.class_weight(label) * (log_sum + m - z[label]) +
                                      static_cast<float>(eps / C * (opt.class_weight_total * log_sum - shifted_sum));
-    const RowGradient grad = opt.row_gradient(i, label, C);
-    out.row_loss[i] = loss;
+    const RowGradient grad = opt.row_gradient(i, label, C, m + log_sum);
+    const float z_loss = ignored ? 0.0f : opt.row_z_loss(m + log_sum);
+    out.row_loss[i] = loss + z_loss;
+    if (out.row_z_loss) out.row_z_loss[i] = z_loss;
     out.loss_sum += loss;
+    out.z_loss_sum += z_loss;
     out.correct += !ignored && !nan && argmax == label;
     for (int64_t c = 0; c < C; ++c) {
       const float g = grad.scale * (grad.alpha * std::exp(z[c] - m) / sum - grad.gamma * opt.class_weight(c) -
