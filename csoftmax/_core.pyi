@@ -88,6 +88,7 @@ def tiled_linear_cross_entropy(
     row_weights: _F32 | None = None,
     class_weight: _F32 | None = None,
     z_loss: float = 0.0,
+    softcap: float = 0.0,
     layout: _Layout = "DC",
     want_lse: bool = False,
     grad_weight: bool = True,

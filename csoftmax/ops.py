@@ -236,7 +236,7 @@ def _as_coefficient(value, name):
 
 def linear_cross_entropy(X, W, b, y, *, x_scale=1.0, rows=None, reduction="mean", grad_input=False,
                          ignore_index=None, label_smoothing=0.0, return_lse=False, layout="DC", row_weights=None,
-                         grad_weight=True, kernel="auto", class_weight=None, z_loss=0.0):
+                         grad_weight=True, kernel="auto", class_weight=None, z_loss=0.0, softcap=None):
     """One fused step of softmax regression: loss, gradients and the number of correct predictions.
 
     X: (N, D) float (computed in float32) or uint8, scaled by x_scale inside the kernel (1/255 for
@@ -267,13 +267,17 @@ def linear_cross_entropy(X, W, b, y, *, x_scale=1.0, rows=None, reduction="mean"
     z_loss: the coefficient of lse_i^2 added to each row's loss (PaLM's z-loss), with its gradient; not
        scaled by class weights, and "mean" averages it over the rows not ignored (Liger Kernel's
        convention). result.z_loss holds the reduced term on its own.
+    softcap: None (the default) or a cap s > 0: the logits become s tanh(z / s) before the softmax
+       (Gemma 2's soft cap), and the gradients go through the cap; lse, correct and the loss are
+       those of the capped logits.
     return_lse: also return the per-row log-sum-exp of the logits (result.lse).
     row_weights: optional (B,) weights w_i: the gradients become those of sum_i w_i loss_i (divided by
        the counted rows for "mean"); the losses are unchanged. The backward of reduction="none" under
        an upstream gradient (csoftmax.torch uses it).
     kernel: "auto" (the default) picks the single-pass kernel for C <= SMALL_C_MAX when none of
-       ignore_index, label_smoothing, return_lse, row_weights, class_weight or b=None is used, and the tiled large-vocabulary
-       kernel otherwise; "single_pass" or "tiled" force one (for tests and benchmarks).
+       ignore_index, label_smoothing, return_lse, row_weights, class_weight, z_loss, softcap or b=None is
+       used, and the tiled large-vocabulary kernel otherwise; "single_pass" or "tiled" force one (for
+       tests and benchmarks).
 
     The tiled kernel never holds the B x C logits: it works on chunks of rows whose logits fit in a
     fixed budget (csoftmax._core.tiled_plan(B, C, D) shows the cut), with results that do not depend
@@ -287,6 +291,9 @@ def linear_cross_entropy(X, W, b, y, *, x_scale=1.0, rows=None, reduction="mean"
     ignore = _as_ignore_index(ignore_index)
     eps = _as_smoothing(label_smoothing)
     z_coefficient = _as_coefficient(z_loss, "z_loss")
+    cap = 0.0 if softcap is None else _as_coefficient(softcap, "softcap")
+    if softcap is not None and cap == 0.0:
+        raise ValueError("softcap: must be > 0 (None for no cap), got 0")
     Xa, rows = _as_features(X), _as_rows(rows)
     Wa, array_layout = _as_weights(W, layout)
     _check_weight_shape(Wa if array_layout == layout else Wa.T, layout, Xa.shape[1])
@@ -295,14 +302,14 @@ def linear_cross_entropy(X, W, b, y, *, x_scale=1.0, rows=None, reduction="mean"
     C = Wa.shape[0 if array_layout == "CD" else 1]
     # what only the tiled kernel supports (b=None the single-pass one takes as zeros, when forced)
     tiled_only = (ignore is not None or eps != 0.0 or return_lse or row_weights is not None
-                  or class_weight is not None or z_coefficient != 0.0)
+                  or class_weight is not None or z_coefficient != 0.0 or cap != 0.0)
     if kernel == "auto":
         kernel = "single_pass" if not tiled_only and ba is not None and C <= SMALL_C_MAX else "tiled"
 
     if kernel == "single_pass":
         if tiled_only:
             raise ValueError("kernel='single_pass' supports none of ignore_index, label_smoothing, return_lse, "
-                             "row_weights, class_weight, z_loss")
+                             "row_weights, class_weight, z_loss, softcap")
         batch = len(Xa) if rows is None else len(rows)
         loss_sum, correct, row_loss, grad_W, grad_b, grad_X = _core.linear_cross_entropy(
             Xa, Wa, np.zeros(C, np.float32) if ba is None else ba, labels, rows=rows, x_scale=_as_scale(x_scale),
@@ -319,7 +326,8 @@ def linear_cross_entropy(X, W, b, y, *, x_scale=1.0, rows=None, reduction="mean"
             ignore_index=ignore,
             row_weights=None if row_weights is None else _as_float32(row_weights, "row_weights", 1),
             class_weight=None if class_weight is None else _as_float32(class_weight, "class_weight", 1),
-            z_loss=z_coefficient, layout=array_layout, want_lse=bool(return_lse), grad_weight=bool(grad_weight), grad_input=bool(grad_input))
+            z_loss=z_coefficient, softcap=cap, layout=array_layout, want_lse=bool(return_lse),
+            grad_weight=bool(grad_weight), grad_input=bool(grad_input))
     loss = reduce_loss(row_loss, reduction, total=loss_sum, counted=weight_sum)
     z_term = None
     if row_z_loss is not None:

@@ -116,7 +116,7 @@ def predict(X, W, b, *, x_scale=1.0, rows=None, dtype=np.float32):
 
 def linear_cross_entropy(X, W, b, y, *, x_scale=1.0, rows=None, reduction="mean", grad_input=False,
                          ignore_index=None, label_smoothing=0.0, layout="DC", row_weights=None, class_weight=None,
-                         z_loss=0.0, dtype=np.float32):
+                         z_loss=0.0, softcap=None, dtype=np.float32):
     """Loss and gradients of softmax regression on one batch, as the chapter computes them by autograd.
 
     Z = x_scale X W + b;  loss_i = logsumexp(Z_i) - (1 - eps) Z[i, y_i] - (eps / C) sum_c Z[i, c]
@@ -130,6 +130,7 @@ def linear_cross_entropy(X, W, b, y, *, x_scale=1.0, rows=None, reduction="mean"
     the sum of cw[y_i] over the rows not ignored.
     z_loss adds z_loss lse_i^2 to each kept row's loss (its gradient 2 z_loss lse_i softmax(Z_i)), not
     weighted by cw, its mean over the kept rows; the result's z_loss is that term, reduced.
+    softcap s replaces Z by s tanh(Z / s) (after the bias), and G by G (1 - (Z / s)^2).
     The result's lse holds the per-row log-sum-exp.
     """
     check_reduction(reduction)
@@ -141,6 +142,8 @@ def linear_cross_entropy(X, W, b, y, *, x_scale=1.0, rows=None, reduction="mean"
     Z = Xs @ W
     if b is not None:
         Z = Z + b.astype(dtype)
+    if softcap is not None:
+        Z = dtype(softcap) * np.tanh(Z / dtype(softcap))
     C = Z.shape[1]
     check_labels(y, C, ignore_index)
     eps = dtype(label_smoothing)
@@ -173,6 +176,8 @@ def linear_cross_entropy(X, W, b, y, *, x_scale=1.0, rows=None, reduction="mean"
         G = G + Gz
         z_term = reduce_loss(row_z, reduction, counted=counted)
         loss = loss + z_term
+    if softcap is not None:
+        G = G * (1 - (Z / dtype(softcap)) ** 2)
     grad_W = Xs.T @ G
     return LinearCrossEntropyResult(
         loss=loss,

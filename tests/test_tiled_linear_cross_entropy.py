@@ -221,6 +221,27 @@ def test_z_loss_against_reference(reduction, weighted):
     assert_close(run.got.loss, np.asarray(plain.loss) + expected, "loss = cross-entropy + z-loss")
 
 
+@pytest.mark.parametrize("grad_weight", [True, False], ids=["dW+dX", "dX-only"])
+@pytest.mark.parametrize("dtype", [np.float32, np.uint8], ids=["f32", "u8"])
+def test_softcap_against_reference(grad_weight, dtype):
+    X, W, b, y, x_scale, rows = make_problem(MICRO_ROWS * 3 + 5, 37, 3 * CLASS_BLOCK + 7, dtype, rows=True)
+    W *= 8  # logits of order 10-30: the cap (and its slope) matters
+    y[rows[::4]] = -100
+    class_weight = np.random.default_rng(5).uniform(0.5, 2.0, W.shape[1]).astype(np.float32)
+    options = dict(x_scale=x_scale, rows=rows, grad_input=True, reduction="mean", label_smoothing=0.1,
+                   ignore_index=-100, class_weight=class_weight, z_loss=1e-4, softcap=15.0)
+    got = csoftmax.linear_cross_entropy(X, W, b, y, kernel="tiled", return_lse=True, grad_weight=grad_weight,
+                                        **options)
+    ref = reference.linear_cross_entropy(X, W, b, y, dtype=np.float64, **options)
+    assert_close(got.loss, ref.loss, "loss")
+    assert_close(got.grad_X, ref.grad_X, "grad_X")
+    assert_close(got.lse, ref.lse, "lse")
+    if grad_weight:
+        assert_close(got.grad_W, ref.grad_W, "grad_W")
+        assert_close(got.grad_b, ref.grad_b, "grad_b")
+    assert got.lse.max() < np.log(W.shape[1]) + 15.0 + 1e-3  # lse of capped logits
+
+
 def test_row_weights_weight_each_rows_gradient():
     X, W, b, y, _, _ = make_problem(30, 10, 300, np.float32)
     weights = np.random.default_rng(1).standard_normal(30).astype(np.float32)
@@ -265,7 +286,7 @@ def test_tiled_matches_the_naive_kernel():
     y[3] = -7
     class_weight = np.random.default_rng(3).uniform(0.5, 2.0, CLASS_BLOCK + 9).astype(np.float32)
     options = dict(mean=True, label_smoothing=0.2, ignore_index=-7, layout="CD", want_lse=True, grad_weight=True,
-                   grad_input=True, class_weight=class_weight, z_loss=1e-3)
+                   grad_input=True, class_weight=class_weight, z_loss=1e-3, softcap=3.0)
     tiled = _core.tiled_linear_cross_entropy(X, np.ascontiguousarray(W.T), b, y, naive=False, **options)
     naive = _core.tiled_linear_cross_entropy(X, np.ascontiguousarray(W.T), b, y, naive=True, **options)
     assert tiled[1:4] == naive[1:4]  # counted rows, their weight, correct
@@ -368,6 +389,9 @@ def test_wrong_layout_names_the_fix():
     ({"z_loss": math.inf}, ValueError, "z_loss: must be finite and >= 0"),
     ({"z_loss": "a"}, TypeError, "z_loss"),
     ({"kernel": "single_pass", "z_loss": 1e-4}, ValueError, "single_pass"),
+    ({"softcap": 0}, ValueError, "softcap: must be > 0"),
+    ({"softcap": -30.0}, ValueError, "softcap: must be finite and >= 0"),
+    ({"softcap": math.nan}, ValueError, "softcap"),
     ({"class_weight": np.full(300, -1.0, np.float32)}, ValueError, "class_weight: every weight must be finite"),
     ({"class_weight": np.full(300, np.nan, np.float32)}, ValueError, "class_weight: every weight must be finite"),
     ({"class_weight": np.ones((300, 1), np.float32)}, ValueError, "class_weight"),

@@ -80,13 +80,26 @@ def test_z_loss_matches_torch_written_out(reduction):
         torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.parametrize("reduction", ["mean", "none"])
+def test_softcap_matches_torch_written_out(reduction):
+    x, w, b, y = make(67, 40, 600)
+    w = (w.detach() * 6).requires_grad_()  # logits past the cap
+    ours = ct.linear_cross_entropy(x, w, b, y, reduction=reduction, softcap=10.0, z_loss=1e-3)
+    logits = 10.0 * torch.tanh(F.linear(x, w, b) / 10.0)
+    theirs = F.cross_entropy(logits, y, reduction=reduction) + z_loss_written_out(logits, y, reduction, 1e-3)
+    torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-5)
+    upstream = torch.rand_like(theirs) + 0.5
+    for got, expected in zip(grads(ours, (x, w, b), upstream), grads(theirs, (x, w, b), upstream)):
+        torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-6)
+
+
 def test_gradcheck_float64_with_class_weight():
     x, w, b, y = make(7, 5, 11, dtype=torch.float64)
     y[2] = -100
     class_weight = torch.rand(11, dtype=torch.float64, generator=torch.Generator().manual_seed(2)) + 0.1
     assert torch.autograd.gradcheck(
         lambda x, w, b: ct.linear_cross_entropy(x, w, b, y, label_smoothing=0.2, class_weight=class_weight,
-                                                z_loss=0.1),
+                                                z_loss=0.1, softcap=2.0),
         (x, w, b))
 
 

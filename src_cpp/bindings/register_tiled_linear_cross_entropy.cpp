@@ -48,7 +48,7 @@ template <typename T>
 py::tuple tiled_binding(const py::array& X, const py::array& W, const py::object& b_obj, const py::array& y,
                         const py::object& rows_obj, float x_scale, bool mean, float label_smoothing,
                         const py::object& ignore_obj, const py::object& weights_obj,
-                        const py::object& class_weight_obj, float z_loss, WeightLayout layout,
+                        const py::object& class_weight_obj, float z_loss, float softcap, WeightLayout layout,
                         bool want_lse, bool grad_weight, bool grad_input, bool naive) {
   const LinearInputs in = require_linear<T>(X, W, layout, x_scale, rows_obj);
   const int64_t D = in.features, C = in.classes, B = in.batch;
@@ -76,9 +76,12 @@ py::tuple tiled_binding(const py::array& X, const py::array& W, const py::object
   if (!(std::isfinite(z_loss) && z_loss >= 0.0f))
     throw py::value_error("z_loss: must be finite and >= 0, got " + std::to_string(z_loss));
   options.z_loss = z_loss;
+  if (!(std::isfinite(softcap) && softcap >= 0.0f))
+    throw py::value_error("softcap: must be finite and > 0 (or 0 for none), got " + std::to_string(softcap));
+  options.softcap = softcap;
   // the z-loss's mean is over the counted rows, the cross-entropy's over their class weights
-  options.z_grad_ratio = mean ? (weight_sum > 0.0 ? static_cast<float>(weight_sum / static_cast<double>(counted)) : 0.0f)
-                              : 1.0f;
+  const double z_ratio = weight_sum > 0.0 ? weight_sum / static_cast<double>(counted) : 0.0;
+  options.z_grad_ratio = mean ? static_cast<float>(z_ratio) : 1.0f;
 
   LargeVocabOutputs out{};
   py::array_t<float> row_loss = new_output<float>({B}, out.row_loss);
@@ -113,19 +116,21 @@ void register_tiled_linear_cross_entropy(py::module_& m) {
       "tiled_linear_cross_entropy",
       [](const py::array& X, const py::array& W, const py::object& b, const py::array& y, const py::object& rows,
          float x_scale, bool mean, float label_smoothing, const py::object& ignore_index,
-         const py::object& row_weights, const py::object& class_weight, float z_loss, const std::string& layout, bool want_lse, bool grad_weight, bool grad_input,
+         const py::object& row_weights, const py::object& class_weight, float z_loss, float softcap,
+         const std::string& layout, bool want_lse, bool grad_weight, bool grad_input,
          bool naive) {
         const WeightLayout weight_layout = parse_layout(layout);
         return with_feature_type(X, [&](auto type) {
           return tiled_binding<typename decltype(type)::type>(X, W, b, y, rows, x_scale, mean, label_smoothing,
-                                                              ignore_index, row_weights, class_weight, z_loss, weight_layout, want_lse,
-                                                              grad_weight, grad_input, naive);
+                                                              ignore_index, row_weights, class_weight, z_loss, softcap,
+                                                              weight_layout, want_lse, grad_weight, grad_input, naive);
         });
       },
       py::arg("X"), py::arg("W"), py::arg("b"), py::arg("y"), py::kw_only(), py::arg("rows") = py::none(),
       py::arg("x_scale") = 1.0f, py::arg("mean") = true, py::arg("label_smoothing") = 0.0f,
       py::arg("ignore_index") = py::none(), py::arg("row_weights") = py::none(),
-      py::arg("class_weight") = py::none(), py::arg("z_loss") = 0.0f, py::arg("layout") = "DC",
+      py::arg("class_weight") = py::none(), py::arg("z_loss") = 0.0f, py::arg("softcap") = 0.0f,
+      py::arg("layout") = "DC",
       py::arg("want_lse") = false, py::arg("grad_weight") = true, py::arg("grad_input") = false,
       py::arg("naive") = false,
       "Large-vocabulary linear + cross-entropy in class tiles, never holding the B x C logits (naive=True: "

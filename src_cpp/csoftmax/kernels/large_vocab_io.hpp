@@ -28,6 +28,9 @@ struct CrossEntropyOptions {
   // cross-entropy's is by grad_scale: z_grad_ratio = z_grad_scale / grad_scale (0 when that is 0).
   float z_loss = 0.0f;
   float z_grad_ratio = 1.0f;
+  // Soft cap (0: none): every logit becomes softcap tanh(z / softcap) before the softmax, and the
+  // gradient goes through the cap (times 1 - tanh^2).
+  float softcap = 0.0f;
 
   bool ignored(int64_t label) const { return has_ignore_index && label == ignore_index; }
   float class_weight(int64_t c) const { return class_weights ? class_weights[c] : 1.0f; }

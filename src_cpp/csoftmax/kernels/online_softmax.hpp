@@ -9,6 +9,7 @@
 
 #include "csoftmax/kernels/large_vocab_io.hpp"
 #include "csoftmax/simd/exp_log.hpp"
+#include "csoftmax/simd/tanh.hpp"
 #include "csoftmax/simd/vector.hpp"
 
 namespace csoftmax::large_vocab {
@@ -85,11 +86,22 @@ inline float absorb_tile(RunningRow& r, float* z, int64_t n, int64_t c0, const f
   return factor;
 }
 
+// z (n logits) <- softcap tanh(z / softcap), in place.
+inline void cap_logits(float* z, int64_t n, float softcap) {
+  using simd::vfloat;
+  constexpr int W = simd::kWidth;
+  const int64_t full = n / W * W;
+  const vfloat cap = simd::broadcast(softcap), inverse = simd::broadcast(1.0f / softcap);
+  for (int64_t c = 0; c < full; c += W) simd::store(z + c, cap * simd::tanh(simd::load(z + c) * inverse));
+  if (full < n) simd::store_partial(z + full, cap * simd::tanh(simd::load_partial(z + full, n - full) * inverse), n - full);
+}
+
 // One row of logits (C entries) -> that row of G, in place (see RowGradient):
 // scale (exp(z - lse) alpha - gamma w_c - beta [c == label]); class_weights (C) or nullptr (all 1).
-// A row with scale 0 (ignored) becomes 0.
+// A row with scale 0 (ignored) becomes 0. With a soft cap (softcap != 0), z holds the capped logits
+// z' and each G_c is multiplied by d z'_c / d z_c = 1 - (z'_c / softcap)^2.
 inline void gradient_row(float* z, int64_t C, int64_t label, float lse, const RowGradient& g,
-                         const float* class_weights) {
+                         const float* class_weights, float softcap) {
   if (g.scale == 0.0f) {
     std::fill(z, z + C, 0.0f);
     return;
@@ -99,15 +111,26 @@ inline void gradient_row(float* z, int64_t C, int64_t label, float lse, const Ro
   const int64_t full = C / W * W;
   const vfloat shift = simd::broadcast(lse), alpha = simd::broadcast(g.scale * g.alpha);
   const vfloat gamma = simd::broadcast(g.scale * g.gamma);
-  auto weight = [&](int64_t c) { return class_weights ? simd::load(class_weights + c) : simd::broadcast(1.0f); };
-  for (int64_t c = 0; c < full; c += W)
-    simd::store(z + c, simd::exp(simd::load(z + c) - shift) * alpha - gamma * weight(c));
-  if (full < C) {
-    const vfloat w = class_weights ? simd::load_partial(class_weights + full, C - full) : simd::broadcast(1.0f);
-    const vfloat e = simd::exp(load_tail(z + full, C - full, lse) - shift) * alpha - gamma * w;
-    simd::store_partial(z + full, e, C - full);
+  const float inverse_cap = softcap != 0.0f ? 1.0f / softcap : 0.0f;
+  const vfloat inverse = simd::broadcast(inverse_cap), one = simd::broadcast(1.0f);
+  // 1 - (z' / softcap)^2, or 1 without a cap (inverse = 0)
+  auto cap_slope = [&](vfloat v) { return one - (v * inverse) * (v * inverse); };
+  auto weight = [&](int64_t c) { return class_weights ? simd::load(class_weights + c) : one; };
+  const float label_slope = 1.0f - (z[label] * inverse_cap) * (z[label] * inverse_cap);
+  for (int64_t c = 0; c < full; c += W) {
+    const vfloat v = simd::load(z + c);
+    vfloat G = simd::exp(v - shift) * alpha - gamma * weight(c);
+    if (softcap != 0.0f) G *= cap_slope(v);
+    simd::store(z + c, G);
   }
-  z[label] -= g.scale * g.beta;
+  if (full < C) {
+    const vfloat w = class_weights ? simd::load_partial(class_weights + full, C - full) : one;
+    const vfloat v = load_tail(z + full, C - full, lse);
+    vfloat G = simd::exp(v - shift) * alpha - gamma * w;
+    if (softcap != 0.0f) G *= cap_slope(v);
+    simd::store_partial(z + full, G, C - full);
+  }
+  z[label] -= g.scale * g.beta * label_slope;
 }
 
 }  // namespace csoftmax::large_vocab

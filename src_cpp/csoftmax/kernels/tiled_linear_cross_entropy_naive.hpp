@@ -31,7 +31,7 @@ inline void linear_cross_entropy_naive(LargeVocabOutputs& out, const BatchRows<T
     for (int64_t c = 0; c < C; ++c) {
       float s = w.bias ? w.bias[c] : 0.0f;
       for (int64_t d = 0; d < D; ++d) s += x[d] * wc(c, d);
-      z[c] = s;
+      z[c] = opt.softcap != 0.0f ? opt.softcap * std::tanh(s / opt.softcap) : s;
     }
     const int64_t label = labels[batch.source(i)];
     int64_t argmax = 0;
@@ -63,8 +63,10 @@ inline void linear_cross_entropy_naive(LargeVocabOutputs& out, const BatchRows<T
     out.z_loss_sum += z_loss;
     out.correct += !ignored && !nan && argmax == label;
     for (int64_t c = 0; c < C; ++c) {
-      const float g = grad.scale * (grad.alpha * std::exp(z[c] - m) / sum - grad.gamma * opt.class_weight(c) -
-                                    (c == label ? grad.beta : 0.0f));
+      const float slope = opt.softcap != 0.0f ? 1.0f - (z[c] / opt.softcap) * (z[c] / opt.softcap) : 1.0f;
+      const float g = grad.scale * slope *
+                      (grad.alpha * std::exp(z[c] - m) / sum - grad.gamma * opt.class_weight(c) -
+                       (c == label ? grad.beta : 0.0f));
       if (out.grad_b) out.grad_b[c] += g;
       for (int64_t d = 0; d < D; ++d) {
         if (out.grad_w) {
