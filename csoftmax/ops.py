@@ -236,7 +236,8 @@ def _as_coefficient(value, name):
 
 def linear_cross_entropy(X, W, b, y, *, x_scale=1.0, rows=None, reduction="mean", grad_input=False,
                          ignore_index=None, label_smoothing=0.0, return_lse=False, layout="DC", row_weights=None,
-                         grad_weight=True, kernel="auto", class_weight=None, z_loss=0.0, softcap=None):
+                         grad_weight=True, kernel="auto", class_weight=None, z_loss=0.0, softcap=None,
+                         return_predictions=False):
     """One fused step of softmax regression: loss, gradients and the number of correct predictions.
 
     X: (N, D) float (computed in float32) or uint8, scaled by x_scale inside the kernel (1/255 for
@@ -271,6 +272,9 @@ def linear_cross_entropy(X, W, b, y, *, x_scale=1.0, rows=None, reduction="mean"
        (Gemma 2's soft cap), and the gradients go through the cap; lse, correct and the loss are
        those of the capped logits.
     return_lse: also return the per-row log-sum-exp of the logits (result.lse).
+    return_predictions: also return the per-row predicted class (result.predicted), whether each
+       row is right (result.row_correct) and the token accuracy over the rows not ignored
+       (result.accuracy).
     row_weights: optional (B,) weights w_i: the gradients become those of sum_i w_i loss_i (divided by
        the counted rows for "mean"); the losses are unchanged. The backward of reduction="none" under
        an upstream gradient (csoftmax.torch uses it).
@@ -301,7 +305,7 @@ def linear_cross_entropy(X, W, b, y, *, x_scale=1.0, rows=None, reduction="mean"
     labels = _as_labels(y, "y")
     C = Wa.shape[0 if array_layout == "CD" else 1]
     # what only the tiled kernel supports (b=None the single-pass one takes as zeros, when forced)
-    tiled_only = (ignore is not None or eps != 0.0 or return_lse or row_weights is not None
+    tiled_only = (ignore is not None or eps != 0.0 or return_lse or return_predictions or row_weights is not None
                   or class_weight is not None or z_coefficient != 0.0 or cap != 0.0)
     if kernel == "auto":
         kernel = "single_pass" if not tiled_only and ba is not None and C <= SMALL_C_MAX else "tiled"
@@ -309,24 +313,25 @@ def linear_cross_entropy(X, W, b, y, *, x_scale=1.0, rows=None, reduction="mean"
     if kernel == "single_pass":
         if tiled_only:
             raise ValueError("kernel='single_pass' supports none of ignore_index, label_smoothing, return_lse, "
-                             "row_weights, class_weight, z_loss, softcap")
+                             "return_predictions, row_weights, class_weight, z_loss, softcap")
         batch = len(Xa) if rows is None else len(rows)
         loss_sum, correct, row_loss, grad_W, grad_b, grad_X = _core.linear_cross_entropy(
             Xa, Wa, np.zeros(C, np.float32) if ba is None else ba, labels, rows=rows, x_scale=_as_scale(x_scale),
             grad_scale=1.0 / max(batch, 1) if reduction == "mean" else 1.0, row_losses=reduction == "none",
             grad_input=bool(grad_input), layout=array_layout)
         counted, lse = batch, None
-        weight_sum, z_loss_sum, row_z_loss = float(counted), 0.0, None
+        weight_sum, z_loss_sum, row_z_loss, predicted, row_correct = float(counted), 0.0, None, None, None
         if ba is None:
             grad_b = None
     else:
-        (loss_sum, counted, weight_sum, correct, row_loss, lse, grad_W, grad_b, grad_X, z_loss_sum,
-         row_z_loss) = _core.tiled_linear_cross_entropy(
+        (loss_sum, counted, weight_sum, correct, row_loss, lse, grad_W, grad_b, grad_X, z_loss_sum, row_z_loss,
+         predicted, row_correct) = _core.tiled_linear_cross_entropy(
             Xa, Wa, ba, labels, rows=rows, x_scale=_as_scale(x_scale), mean=reduction == "mean", label_smoothing=eps,
             ignore_index=ignore,
             row_weights=None if row_weights is None else _as_float32(row_weights, "row_weights", 1),
             class_weight=None if class_weight is None else _as_float32(class_weight, "class_weight", 1),
             z_loss=z_coefficient, softcap=cap, layout=array_layout, want_lse=bool(return_lse),
+            want_predictions=bool(return_predictions),
             grad_weight=bool(grad_weight), grad_input=bool(grad_input))
     loss = reduce_loss(row_loss, reduction, total=loss_sum, counted=weight_sum)
     z_term = None
@@ -339,4 +344,6 @@ def linear_cross_entropy(X, W, b, y, *, x_scale=1.0, rows=None, reduction="mean"
     if array_layout != layout and grad_W is not None:
         grad_W = grad_W.T
     return LinearCrossEntropyResult(loss=loss, grad_W=grad_W, grad_b=grad_b, grad_X=grad_X, correct=correct,
-                                    lse=lse, z_loss=z_term)
+                                    lse=lse, z_loss=z_term, predicted=predicted,
+                                    row_correct=None if row_correct is None else row_correct.view(bool),
+                                    accuracy=(correct / counted if counted else math.nan) if return_predictions else None)

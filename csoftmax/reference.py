@@ -131,7 +131,8 @@ def linear_cross_entropy(X, W, b, y, *, x_scale=1.0, rows=None, reduction="mean"
     z_loss adds z_loss lse_i^2 to each kept row's loss (its gradient 2 z_loss lse_i softmax(Z_i)), not
     weighted by cw, its mean over the kept rows; the result's z_loss is that term, reduced.
     softcap s replaces Z by s tanh(Z / s) (after the bias), and G by G (1 - (Z / s)^2).
-    The result's lse holds the per-row log-sum-exp.
+    The result's lse holds the per-row log-sum-exp; predicted, row_correct and accuracy the argmax,
+    whether each kept row predicts its label, and their share of the kept rows.
     """
     check_reduction(reduction)
     if layout not in ("DC", "CD"):
@@ -161,6 +162,7 @@ def linear_cross_entropy(X, W, b, y, *, x_scale=1.0, rows=None, reduction="mean"
     if row_weights is not None:
         G *= np.asarray(row_weights, dtype=dtype)[:, None]
     weight_sum = float(wy[kept].sum(dtype=np.float64))
+    counted = int(kept.sum())
     if reduction == "mean":
         G = G / dtype(weight_sum) if weight_sum > 0 else np.zeros_like(G)  # the kernels' rule
     loss = reduce_loss(row_loss, reduction, counted=weight_sum)
@@ -170,7 +172,6 @@ def linear_cross_entropy(X, W, b, y, *, x_scale=1.0, rows=None, reduction="mean"
         Gz = (2 * dtype(z_loss) * np.where(kept, lse, 0))[:, None] * np.exp(Z - lse[:, None])
         if row_weights is not None:
             Gz *= np.asarray(row_weights, dtype=dtype)[:, None]
-        counted = int(kept.sum())
         if reduction == "mean":  # zero gradients when nothing counts, as above
             Gz = Gz / dtype(counted) if weight_sum > 0 else np.zeros_like(Gz)
         G = G + Gz
@@ -187,4 +188,7 @@ def linear_cross_entropy(X, W, b, y, *, x_scale=1.0, rows=None, reduction="mean"
         correct=correct_predictions(Z, y, kept),
         lse=lse,
         z_loss=z_term,
+        predicted=Z.argmax(axis=1),
+        row_correct=(Z.argmax(axis=1) == y) & kept & ~np.isnan(Z).any(axis=1),
+        accuracy=correct_predictions(Z, y, kept) / counted if counted else float("nan"),
     )

@@ -42,6 +42,11 @@ class LinearCrossEntropyResult:
     lse:     the per-row log-sum-exp of the logits, shape (B,); None unless asked for (return_lse=True).
     z_loss:  the z-loss term on its own (included in loss), reduced as the loss is: the mean over the
              rows not ignored, the sum, or per row; None when z_loss=0.
+    predicted:   the per-row predicted class (argmax of the logits, the first on ties), shape (B,)
+                 int64; None unless asked for (return_predictions=True).
+    row_correct: per row, whether it is counted (not ignored) and predicted its label, shape (B,)
+                 bool; None unless asked for.
+    accuracy:    the token accuracy, correct / rows not ignored (NaN when none is); None unless asked for.
     """
 
     loss: float | np.ndarray
@@ -51,3 +56,6 @@ class LinearCrossEntropyResult:
     correct: int
     lse: np.ndarray | None = None
     z_loss: float | np.ndarray | None = None
+    predicted: np.ndarray | None = None
+    row_correct: np.ndarray | None = None
+    accuracy: float | None = None

@@ -242,6 +242,38 @@ def test_softcap_against_reference(grad_weight, dtype):
     assert got.lse.max() < np.log(W.shape[1]) + 15.0 + 1e-3  # lse of capped logits
 
 
+@pytest.mark.parametrize("softcap", [None, 5.0])
+@pytest.mark.parametrize("grad_weight", [True, False])
+def test_predictions_and_token_accuracy(softcap, grad_weight):
+    X, W, b, y, x_scale, rows = make_problem(MICRO_ROWS * 3 + 5, 20, 3 * CLASS_BLOCK + 7, np.uint8, rows=True)
+    W *= 3
+    Z = reference.linear_logits(X, W, b, x_scale=x_scale, rows=rows, dtype=np.float64)
+    labels = y[rows]
+    top = Z.argmax(axis=1)
+    y[rows[::3]] = top[::3]  # a third right, whatever the weights
+    y[rows[1]] = -100
+    labels = y[rows]
+    got = csoftmax.linear_cross_entropy(X, W, b, y, x_scale=x_scale, rows=rows, ignore_index=-100, softcap=softcap,
+                                        grad_weight=grad_weight, return_predictions=True)
+    np.testing.assert_array_equal(got.predicted, top)  # the cap is monotonic: the same argmax
+    kept = labels != -100
+    expected = (top == labels) & kept
+    assert got.row_correct.dtype == bool
+    np.testing.assert_array_equal(got.row_correct, expected)
+    assert got.correct == expected.sum() > len(rows) // 4
+    assert got.accuracy == pytest.approx(expected.sum() / kept.sum())
+    plain = csoftmax.linear_cross_entropy(X, W, b, y, x_scale=x_scale, rows=rows, ignore_index=-100)
+    assert plain.predicted is None and plain.row_correct is None and plain.accuracy is None
+
+
+def test_accuracy_of_no_counted_row_is_nan():
+    X, W, b, y, _, _ = make_problem(10, 8, 300, np.float32)
+    y[:] = -100
+    got = csoftmax.linear_cross_entropy(X, W, b, y, ignore_index=-100, return_predictions=True)
+    assert math.isnan(got.accuracy) and not got.row_correct.any()
+    np.testing.assert_array_equal(got.predicted, (X.astype(np.float64) @ W + b).argmax(axis=1))
+
+
 def test_row_weights_weight_each_rows_gradient():
     X, W, b, y, _, _ = make_problem(30, 10, 300, np.float32)
     weights = np.random.default_rng(1).standard_normal(30).astype(np.float32)
@@ -285,11 +317,15 @@ def test_tiled_matches_the_naive_kernel():
     X, W, b, y, _, _ = make_problem(MICRO_ROWS * 2 + 3, 300, CLASS_BLOCK + 9, np.float32)
     y[3] = -7
     class_weight = np.random.default_rng(3).uniform(0.5, 2.0, CLASS_BLOCK + 9).astype(np.float32)
-    options = dict(mean=True, label_smoothing=0.2, ignore_index=-7, layout="CD", want_lse=True, grad_weight=True,
+    options = dict(mean=True, label_smoothing=0.2, ignore_index=-7, layout="CD", want_lse=True,
+                   want_predictions=True, grad_weight=True,
                    grad_input=True, class_weight=class_weight, z_loss=1e-3, softcap=3.0)
     tiled = _core.tiled_linear_cross_entropy(X, np.ascontiguousarray(W.T), b, y, naive=False, **options)
     naive = _core.tiled_linear_cross_entropy(X, np.ascontiguousarray(W.T), b, y, naive=True, **options)
     assert tiled[1:4] == naive[1:4]  # counted rows, their weight, correct
+    assert tiled[9] == pytest.approx(naive[9], rel=1e-5)  # z_loss_sum
+    np.testing.assert_array_equal(tiled[11], naive[11])  # row_argmax
+    np.testing.assert_array_equal(tiled[12], naive[12])  # row_correct
     for i, name in enumerate(["row_loss", "lse", "grad_W", "grad_b", "grad_X"], start=4):
         assert_close(tiled[i], naive[i], name)
 
@@ -389,6 +425,7 @@ def test_wrong_layout_names_the_fix():
     ({"z_loss": math.inf}, ValueError, "z_loss: must be finite and >= 0"),
     ({"z_loss": "a"}, TypeError, "z_loss"),
     ({"kernel": "single_pass", "z_loss": 1e-4}, ValueError, "single_pass"),
+    ({"kernel": "single_pass", "return_predictions": True}, ValueError, "single_pass"),
     ({"softcap": 0}, ValueError, "softcap: must be > 0"),
     ({"softcap": -30.0}, ValueError, "softcap: must be finite and >= 0"),
     ({"softcap": math.nan}, ValueError, "softcap"),
@@ -407,3 +444,13 @@ def test_bad_bias_is_named():
     X, W, b, y = problem()
     with pytest.raises(ValueError, match="b: expected size 300"):
         csoftmax.linear_cross_entropy(X, W, b[:-1], y, kernel="tiled")
+
+
+def test_reference_predictions_follow_the_logits():
+    X, W, b, y, _, _ = make_problem(30, 10, 50, np.float32)
+    y[3] = -100
+    ref = reference.linear_cross_entropy(X, W, b, y, ignore_index=-100, dtype=np.float64)
+    Z = X.astype(np.float64) @ W + b
+    np.testing.assert_array_equal(ref.predicted, Z.argmax(axis=1))
+    np.testing.assert_array_equal(ref.row_correct, (Z.argmax(axis=1) == y) & (y != -100))
+    assert ref.accuracy == ref.correct / 29

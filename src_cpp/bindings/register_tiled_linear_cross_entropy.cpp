@@ -49,7 +49,7 @@ py::tuple tiled_binding(const py::array& X, const py::array& W, const py::object
                         const py::object& rows_obj, float x_scale, bool mean, float label_smoothing,
                         const py::object& ignore_obj, const py::object& weights_obj,
                         const py::object& class_weight_obj, float z_loss, float softcap, WeightLayout layout,
-                        bool want_lse, bool grad_weight, bool grad_input, bool naive) {
+                        bool want_lse, bool want_predictions, bool grad_weight, bool grad_input, bool naive) {
   const LinearInputs in = require_linear<T>(X, W, layout, x_scale, rows_obj);
   const int64_t D = in.features, C = in.classes, B = in.batch;
   require<int64_t>(y, "y", 1);
@@ -87,6 +87,8 @@ py::tuple tiled_binding(const py::array& X, const py::array& W, const py::object
   py::array_t<float> row_loss = new_output<float>({B}, out.row_loss);
   py::object lse = optional_output<float>(want_lse, {B}, out.row_lse);
   py::object row_z_loss = optional_output<float>(z_loss != 0.0f, {B}, out.row_z_loss);
+  py::object row_argmax = optional_output<int64_t>(want_predictions, {B}, out.row_argmax);
+  py::object row_correct = optional_output<uint8_t>(want_predictions, {B}, out.row_correct);
   py::object grad_W = optional_output<float>(grad_weight, {W.shape(0), W.shape(1)}, out.grad_w);
   py::object grad_b = optional_output<float>(grad_weight && bias, {C}, out.grad_b);
   py::object grad_X = optional_output<float>(grad_input, {B, D}, out.grad_x);
@@ -101,7 +103,7 @@ py::tuple tiled_binding(const py::array& X, const py::array& W, const py::object
       large_vocab::run(out, batch, labels, weights, x_scale, options, num_threads());
   }
   return py::make_tuple(out.loss_sum, counted, weight_sum, out.correct, row_loss, lse, grad_W, grad_b, grad_X,
-                        out.z_loss_sum, row_z_loss);
+                        out.z_loss_sum, row_z_loss, row_argmax, row_correct);
 }
 
 void require_plan_size(int64_t value, const char* name) {
@@ -117,13 +119,14 @@ void register_tiled_linear_cross_entropy(py::module_& m) {
       [](const py::array& X, const py::array& W, const py::object& b, const py::array& y, const py::object& rows,
          float x_scale, bool mean, float label_smoothing, const py::object& ignore_index,
          const py::object& row_weights, const py::object& class_weight, float z_loss, float softcap,
-         const std::string& layout, bool want_lse, bool grad_weight, bool grad_input,
+         const std::string& layout, bool want_lse, bool want_predictions, bool grad_weight, bool grad_input,
          bool naive) {
         const WeightLayout weight_layout = parse_layout(layout);
         return with_feature_type(X, [&](auto type) {
           return tiled_binding<typename decltype(type)::type>(X, W, b, y, rows, x_scale, mean, label_smoothing,
                                                               ignore_index, row_weights, class_weight, z_loss, softcap,
-                                                              weight_layout, want_lse, grad_weight, grad_input, naive);
+                                                              weight_layout, want_lse, want_predictions, grad_weight,
+                                                              grad_input, naive);
         });
       },
       py::arg("X"), py::arg("W"), py::arg("b"), py::arg("y"), py::kw_only(), py::arg("rows") = py::none(),
@@ -131,11 +134,11 @@ void register_tiled_linear_cross_entropy(py::module_& m) {
       py::arg("ignore_index") = py::none(), py::arg("row_weights") = py::none(),
       py::arg("class_weight") = py::none(), py::arg("z_loss") = 0.0f, py::arg("softcap") = 0.0f,
       py::arg("layout") = "DC",
-      py::arg("want_lse") = false, py::arg("grad_weight") = true, py::arg("grad_input") = false,
+      py::arg("want_lse") = false, py::arg("want_predictions") = false, py::arg("grad_weight") = true, py::arg("grad_input") = false,
       py::arg("naive") = false,
       "Large-vocabulary linear + cross-entropy in class tiles, never holding the B x C logits (naive=True: "
       "the plain-loop reference). Returns (loss_sum, counted rows, their class-weight sum, correct, row_loss, lse, "
-      "grad_W, grad_b, grad_X, z_loss_sum, row_z_loss); loss_sum is the cross-entropy's (without the "
+      "grad_W, grad_b, grad_X, z_loss_sum, row_z_loss, row_argmax, row_correct); loss_sum is the cross-entropy's (without the "
       "z-loss), row_loss includes the z-loss; mean scales the cross-entropy's gradients by 1 / the "
       "class-weight sum (the counted rows without class weights), the z-loss's by 1 / counted rows."); 
   m.def(

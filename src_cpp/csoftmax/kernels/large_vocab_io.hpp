@@ -59,6 +59,8 @@ struct LargeVocabOutputs {
   float* row_loss;       // (B) per-row loss (z-loss included), 0 for ignored rows
   float* row_z_loss;     // (B) per-row z-loss term, 0 for ignored rows
   float* row_lse;        // (B) per-row log-sum-exp
+  int64_t* row_argmax;   // (B) per-row predicted class (the first maximum)
+  uint8_t* row_correct;  // (B) per-row 1 where the row is counted and its argmax is its label
   float* grad_w;         // W's shape and layout
   float* grad_b;         // (C)
   float* grad_x;         // (B, D)

@@ -269,6 +269,7 @@ struct TiledStep {
     if (out.row_z_loss) out.row_z_loss[r0 + i] = z_loss;
     if (out.row_lse) out.row_lse[r0 + i] = lse;
     row_correct[static_cast<size_t>(r0 + i)] = !ignored && !nan && argmax == label;
+    if (out.row_argmax) out.row_argmax[r0 + i] = argmax;
     if (!dx_online) return;
     // dX_i = x_scale scale (alpha sum_g exp(m_g - m) U_g / sum - beta W[y] - gamma sum_c w[c] W[c])
     float* dxi = out.grad_x + (r0 + i) * D;
@@ -349,6 +350,7 @@ struct TiledStep {
       out.loss_sum += out.row_loss[i] - z_loss;
       out.z_loss_sum += z_loss;
       out.correct += row_correct[static_cast<size_t>(i)];
+      if (out.row_correct) out.row_correct[i] = row_correct[static_cast<size_t>(i)];
     }
   }
 };

@@ -61,7 +61,10 @@ inline void linear_cross_entropy_naive(LargeVocabOutputs& out, const BatchRows<T
     if (out.row_z_loss) out.row_z_loss[i] = z_loss;
     out.loss_sum += loss;
     out.z_loss_sum += z_loss;
-    out.correct += !ignored && !nan && argmax == label;
+    const bool correct = !ignored && !nan && argmax == label;
+    out.correct += correct;
+    if (out.row_argmax) out.row_argmax[i] = argmax;
+    if (out.row_correct) out.row_correct[i] = correct;
     for (int64_t c = 0; c < C; ++c) {
       const float slope = opt.softcap != 0.0f ? 1.0f - (z[c] / opt.softcap) * (z[c] / opt.softcap) : 1.0f;
       const float g = grad.scale * slope *
