@@ -93,6 +93,38 @@ def test_softcap_matches_torch_written_out(reduction):
         torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.parametrize("options", [
+    {},
+    {"label_smoothing": 0.1, "class_weight": "random", "z_loss": 1e-3, "softcap": 10.0},
+], ids=["plain", "every-option"])
+def test_reduction_none_under_a_non_uniform_upstream_gradient(options):
+    # Liger Kernel returned wrong gradients here once (its issue #968): each row's gradient must be
+    # scaled by its own upstream value, signs and zeros included.
+    x, w, b, y = make(67, 40, 600)
+    y[::5] = -100
+    g = torch.Generator().manual_seed(3)
+    options = dict(options)
+    if options.get("class_weight") == "random":
+        options["class_weight"] = torch.rand(600, generator=g) * 2
+    ours = ct.linear_cross_entropy(x, w, b, y, reduction="none", **options)
+    logits = F.linear(x, w, b)
+    if "softcap" in options:
+        logits = options["softcap"] * torch.tanh(logits / options["softcap"])
+    theirs = F.cross_entropy(logits, y, reduction="none", label_smoothing=options.get("label_smoothing", 0.0),
+                             weight=options.get("class_weight"))
+    if "z_loss" in options:
+        theirs = theirs + z_loss_written_out(logits, y, "none", options["z_loss"])
+    upstream = torch.randn(67, generator=g) * torch.linspace(0.0, 3.0, 67)  # signed, uneven, one exact 0
+    upstream[7] = 0.0
+    got = grads(ours, (x, w, b), upstream)
+    expected = torch.autograd.grad(theirs, (x, w, b), upstream, retain_graph=True)
+    for one, other in zip(got, expected):
+        torch.testing.assert_close(one, other, rtol=1e-4, atol=1e-6)
+    # not the gradient of the plain sum scaled by the mean upstream: the test can tell the two apart
+    wrong = grads(theirs, (x, w, b), torch.full_like(upstream, float(upstream.mean())))
+    assert not torch.allclose(got[1], wrong[1], rtol=1e-2, atol=1e-4)
+
+
 def test_gradcheck_float64_with_class_weight():
     x, w, b, y = make(7, 5, 11, dtype=torch.float64)
     y[2] = -100
