@@ -21,6 +21,15 @@ Memory is the peak RSS growth beyond inputs and gradients, each contender in a f
 inputs built, libraries warmed up on a tiny problem, the peak-RSS mark reset (/proc/self/clear_refs),
 RSS read, one step run, then peak RSS (VmHWM) - RSS before - bytes of the gradients returned.
 
+The options (class weights, label smoothing 0.1, 10% of targets ignored, z-loss 1e-4, softcap 30,
+the heaviest combination Liger Kernel tests) are timed at the same shapes:
+  csoftmax          the plain loss again (the baseline of the options' cost)
+  csoftmax options  every option; target: at most 10% over the plain loss
+  torch options     PyTorch eager: F.linear, the cap, F.cross_entropy(weight=, label_smoothing=,
+                    ignore_index=) and the z-loss written out
+  torch lce options F.linear_cross_entropy with the options it has (weight, smoothing, ignore_index; no
+                    z-loss, no softcap), checked against csoftmax with the same subset
+
 A sweep over V (4k -> 128k) at B = 1024, D = 768 gives the plot of time and memory against V.
 Results go to benchmarks/results/bench_large_vocab.{json,png}. benchmarks/bench.py runs this script
 in a process of its own (and the tests call run()).
@@ -60,6 +69,8 @@ SWEEP_B, SWEEP_D = 1024, 768
 SWEEP_V = [4096, 8192, 16384, 32768, 65536, 131072]
 TARGET_SPEEDUP = 2.5        # over "torch" and "torch lce"
 TARGET_MEMORY_FRACTION = 0.05
+TARGET_OPTIONS_OVERHEAD = 1.10  # "csoftmax options" over "csoftmax"
+IGNORE = -100
 THREADS = 2
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -103,22 +114,78 @@ def contenders(torch):
         return steps
     F = torch.nn.functional
 
-    def torch_step(loss_fn):
-        def step(X, W, y):
-            Xt = torch.from_numpy(X).requires_grad_()
-            Wt = torch.from_numpy(W).requires_grad_()
-            loss = loss_fn(Xt, Wt, torch.from_numpy(y))
-            loss.backward()
-            return loss.item(), Xt.grad.numpy(), Wt.grad.numpy()
-        return step
-
-    steps["torch"] = torch_step(lambda X, W, y: F.cross_entropy(X @ W.T, y))
+    steps["torch"] = torch_step(torch, lambda X, W, y: F.cross_entropy(X @ W.T, y))
     if hasattr(F, "linear_cross_entropy"):
-        steps["torch lce"] = torch_step(lambda X, W, y: F.linear_cross_entropy(X, W, y))
+        steps["torch lce"] = torch_step(torch, lambda X, W, y: F.linear_cross_entropy(X, W, y))
         if hasattr(torch.nn, "LinearCrossEntropyOptions"):
             options = torch.nn.LinearCrossEntropyOptions()
-            steps["torch lce chunked"] = torch_step(lambda X, W, y: F.linear_cross_entropy(X, W, y, options=options))
+            steps["torch lce chunked"] = torch_step(
+                torch, lambda X, W, y: F.linear_cross_entropy(X, W, y, options=options))
     return steps
+
+
+def option_values(V, seed=0):
+    """The heaviest combination, all options: class weights in [0.5, 1.5) (float32 NumPy)."""
+    rng = np.random.default_rng([V, seed, 1])
+    return {"class_weight": (rng.random(V, dtype=np.float32) + np.float32(0.5)), "label_smoothing": 0.1,
+            "z_loss": 1e-4, "softcap": 30.0}
+
+
+# The options F.linear_cross_entropy has (no z-loss, no soft cap)
+TORCH_LCE_OPTIONS = ("class_weight", "label_smoothing")
+
+
+def ignore_some(y, seed=0):
+    """y with 10% of its targets set to IGNORE (a copy)."""
+    y = y.copy()
+    y[np.random.default_rng([len(y), seed, 2]).permutation(len(y))[: len(y) // 10]] = IGNORE
+    return y
+
+
+def option_contenders(torch, options):
+    """name -> step(X, W, y), and name -> the csoftmax step its result is checked against."""
+
+    def csoftmax_step(**chosen):
+        def step(X, W, y):
+            r = csoftmax.linear_cross_entropy(X, W, None, y, layout="CD", grad_input=True, ignore_index=IGNORE,
+                                              **chosen)
+            return r.loss, r.grad_X, r.grad_W
+        return step
+
+    subset = {k: options[k] for k in TORCH_LCE_OPTIONS}
+    steps = {"csoftmax": csoftmax_step(), "csoftmax options": csoftmax_step(**options),
+             "csoftmax lce subset": csoftmax_step(**subset)}
+    checked_against = {}
+    if torch is None:
+        return steps, checked_against
+    F = torch.nn.functional
+    class_weight = torch.from_numpy(options["class_weight"])
+    cap, z_loss, eps = options["softcap"], options["z_loss"], options["label_smoothing"]
+
+    def eager(X, W, y):
+        logits = cap * torch.tanh((X @ W.T) / cap)
+        loss = F.cross_entropy(logits, y, weight=class_weight, label_smoothing=eps, ignore_index=IGNORE)
+        kept = y != IGNORE
+        return loss + z_loss * (torch.logsumexp(logits, dim=-1)[kept] ** 2).sum() / kept.sum()
+
+    steps["torch options"] = torch_step(torch, eager)
+    checked_against["torch options"] = "csoftmax options"
+    if hasattr(F, "linear_cross_entropy"):
+        steps["torch lce options"] = torch_step(torch, lambda X, W, y: F.linear_cross_entropy(
+            X, W, y, weight=class_weight, label_smoothing=eps, ignore_index=IGNORE))
+        checked_against["torch lce options"] = "csoftmax lce subset"
+    return steps, checked_against
+
+
+def torch_step(torch, loss_fn):
+    """A PyTorch loss function as a step: forward, backward, results as NumPy."""
+    def step(X, W, y):
+        Xt = torch.from_numpy(X).requires_grad_()
+        Wt = torch.from_numpy(W).requires_grad_()
+        loss = loss_fn(Xt, Wt, torch.from_numpy(y))
+        loss.backward()
+        return loss.item(), Xt.grad.numpy(), Wt.grad.numpy()
+    return step
 
 
 def check_same(name, got, expected):
@@ -130,16 +197,19 @@ def check_same(name, got, expected):
 # --- time ---------------------------------------------------------------------------------------------
 
 
-def time_contenders(steps, X, W, y, rounds):
+def time_contenders(steps, X, W, y, rounds, checked_against=None):
     """Median seconds per step of each contender, the contenders taking turns round by round.
 
     Not bench_common.timed, which runs one callable's repeats back to back: a step here takes up to
     seconds and the machine is shared, so each round times every contender once, and a slow spell
-    hits them all alike instead of whichever one was running."""
-    reference = steps["csoftmax"](X, W, y)
-    for name, step in steps.items():
-        if name != "csoftmax":
-            check_same(name, step(X, W, y), reference)  # also the warm-up
+    hits them all alike instead of whichever one was running.
+
+    checked_against: contender -> the csoftmax step whose result it must match (default "csoftmax");
+    the csoftmax steps themselves are warmed up, not checked."""
+    checked_against = checked_against or {name: "csoftmax" for name in steps if not name.startswith("csoftmax")}
+    results = {name: step(X, W, y) for name, step in steps.items() if name.startswith("csoftmax")}  # warm-up
+    for name, against in checked_against.items():
+        check_same(name, steps[name](X, W, y), results[against])  # also the warm-up
     calls = {name: functools.partial(step, X, W, y) for name, step in steps.items()}
     times = {name: [] for name in steps}
     for _ in range(rounds):
@@ -241,6 +311,10 @@ def run(quick=False, out=RESULTS, sweep=True):
         for V in SWEEP_V:
             print(f"large vocab sweep: B={SWEEP_B} D={SWEEP_D} V={V} ...", flush=True)
             results["sweep"].append(bench_shape(sweep_steps, SWEEP_B, SWEEP_D, V, 3, sgemm["gflops"]))
+    results["options"] = []
+    for i, (B, D, V) in enumerate(QUICK_SHAPES[:1] if quick else SHAPES):
+        print(f"large vocab, every option: B={B} D={D} V={V} ...", flush=True)
+        results["options"].append(bench_options(torch, B, D, V, rounds))
     results["targets"] = targets(results) if not quick else None
     csoftmax.set_num_threads(0)
     print_report(results)
@@ -254,9 +328,28 @@ def run(quick=False, out=RESULTS, sweep=True):
     return results
 
 
+def bench_options(torch, B, D, V, rounds):
+    """Times of the plain loss, the loss with every option and PyTorch's equivalents, at one shape."""
+    X, W, y = make_inputs(B, D, V)
+    y = ignore_some(y)
+    steps, checked_against = option_contenders(torch, option_values(V))
+    timed = time_contenders(steps, X, W, y, rounds, checked_against)
+    timed.pop("csoftmax lce subset")  # only the reference of "torch lce options"
+    with_options = timed["csoftmax options"]
+    with_options["overhead_over_plain"] = with_options["median_s"] / timed["csoftmax"]["median_s"]
+    for name, entry in timed.items():
+        if name.startswith("torch"):
+            entry["csoftmax_speedup"] = entry["median_s"] / with_options["median_s"]
+    return {"B": B, "D": D, "V": V, "contenders": timed}
+
+
 def targets(results):
     """The issue's targets at its two shapes, against the contenders it names."""
     verdicts = []
+    for shape in results.get("options", []):
+        overhead = shape["contenders"]["csoftmax options"]["overhead_over_plain"]
+        verdicts.append({"shape": [shape["B"], shape["D"], shape["V"]], "against": "csoftmax (plain)",
+                         "options_overhead": overhead, "options_met": overhead <= TARGET_OPTIONS_OVERHEAD})
     for shape in results["shapes"]:
         for name in ("torch", "torch lce"):
             entry = shape["contenders"].get(name)
@@ -292,9 +385,24 @@ def print_report(results):
                 fraction = f"{100 * e['csoftmax_memory_fraction']:.1f}%" if "csoftmax_memory_fraction" in e else ""
                 print(f"{shape['B']:>5} {shape['D']:>5} {shape['V']:>7}  {name:<18} {e['median_s']:>9.3f} "
                       f"{e['gflops']:>8.0f} {e['percent_of_sgemm']:>7.0f}% {memory:>10} {speedup:>17} {fraction:>16}")
+    if results.get("options"):
+        print("\nevery option (class weights, smoothing 0.1, 10% ignored, z-loss 1e-4, softcap 30)")
+        print(f"{'B':>5} {'D':>5} {'V':>7}  {'contender':<18} {'median s':>9} {'over plain':>11} "
+              f"{'csoftmax speedup':>17}")
+        for shape in results["options"]:
+            for name, e in shape["contenders"].items():
+                overhead = f"{e['overhead_over_plain']:.3f}x" if "overhead_over_plain" in e else ""
+                speedup = f"{e['csoftmax_speedup']:.2f}x" if "csoftmax_speedup" in e else ""
+                print(f"{shape['B']:>5} {shape['D']:>5} {shape['V']:>7}  {name:<18} {e['median_s']:>9.3f} "
+                      f"{overhead:>11} {speedup:>17}")
     if results.get("targets"):
-        print(f"\ntargets: >= {TARGET_SPEEDUP}x faster, <= {100 * TARGET_MEMORY_FRACTION:.0f}% of the memory")
+        print(f"\ntargets: >= {TARGET_SPEEDUP}x faster, <= {100 * TARGET_MEMORY_FRACTION:.0f}% of the memory, "
+              f"options <= {TARGET_OPTIONS_OVERHEAD:.2f}x the plain loss")
         for t in results["targets"]:
+            if "options_overhead" in t:
+                print(f"  {t['shape']} options cost {t['options_overhead']:.3f}x the plain loss "
+                      f"{'met' if t['options_met'] else 'MISSED'}")
+                continue
             speed = "met" if t["speedup_met"] else "MISSED"
             print(f"  {t['shape']} vs {t['against']:<10} speed {t['speedup']:.2f}x {speed}"
                   f", memory {100 * t['memory_fraction']:.1f}% {'met' if t['memory_met'] else 'MISSED'}")

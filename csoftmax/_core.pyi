@@ -86,13 +86,19 @@ def tiled_linear_cross_entropy(
     label_smoothing: float = 0.0,
     ignore_index: int | None = None,
     row_weights: _F32 | None = None,
+    class_weight: _F32 | None = None,
+    z_loss: float = 0.0,
+    softcap: float = 0.0,
     layout: _Layout = "DC",
     want_lse: bool = False,
+    want_predictions: bool = False,
     grad_weight: bool = True,
     grad_input: bool = False,
     naive: bool = False,
-) -> tuple[float, int, int, _F32, _F32 | None, _F32 | None, _F32 | None, _F32 | None]:
-    """The large-vocabulary kernel: (loss_sum, counted, correct, row_loss, lse, grad_W, grad_b, grad_X)."""
+) -> tuple[float, int, float, int, _F32, _F32 | None, _F32 | None, _F32 | None, _F32 | None, float, _F32 | None,
+           _I64 | None, npt.NDArray[np.uint8] | None]:
+    """The large-vocabulary kernel: (loss_sum, counted, weight_sum, correct, row_loss, lse, grad_W, grad_b,
+    grad_X, z_loss_sum, row_z_loss, row_argmax, row_correct)."""
 
 def tiled_plan(B: int, C: int, D: int) -> dict[str, Any]:
     """row_block, class_block, class_groups, logits_bytes, micro_tile; each size in [1, 2^40]."""

@@ -226,9 +226,20 @@ def _as_smoothing(label_smoothing):
     return eps
 
 
+def _as_coefficient(value, name):
+    try:
+        coefficient = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name}: expected a number, got {type(value).__name__}") from None
+    if not (math.isfinite(coefficient) and coefficient >= 0.0):
+        raise ValueError(f"{name}: must be finite and >= 0, got {value}")
+    return coefficient
+
+
 def linear_cross_entropy(X, W, b, y, *, x_scale=1.0, rows=None, reduction="mean", grad_input=False,
                          ignore_index=None, label_smoothing=0.0, return_lse=False, layout="DC", row_weights=None,
-                         grad_weight=True, kernel="auto"):
+                         grad_weight=True, kernel="auto", class_weight=None, z_loss=0.0, softcap=None,
+                         return_predictions=False):
     """One fused step of softmax regression: loss, gradients and the number of correct predictions.
 
     X: (N, D) float (computed in float32) or uint8, scaled by x_scale inside the kernel (1/255 for
@@ -252,13 +263,27 @@ def linear_cross_entropy(X, W, b, y, *, x_scale=1.0, rows=None, reduction="mean"
        default) ignores nothing; PyTorch's default is -100.
     label_smoothing: eps in [0, 1], PyTorch's definition: the target is (1 - eps) onehot(y) + eps / C,
        i.e. loss_i = lse_i - (1 - eps) z[i, y_i] - (eps / C) sum_c z[i, c].
+    class_weight: optional (C,) weights, PyTorch's `weight`: row i's loss becomes
+       (1 - eps) w[y_i] (lse_i - z[i, y_i]) + (eps / C) sum_c w[c] (lse_i - z[i, c]), and "mean"
+       divides by the sum of w[y_i] over the rows not ignored (NaN when it is 0), exactly as
+       F.cross_entropy(..., weight=w). Weights must be finite and >= 0.
+    z_loss: the coefficient of lse_i^2 added to each row's loss (PaLM's z-loss), with its gradient; not
+       scaled by class weights, and "mean" averages it over the rows not ignored (Liger Kernel's
+       convention). result.z_loss holds the reduced term on its own.
+    softcap: None (the default) or a cap s > 0: the logits become s tanh(z / s) before the softmax
+       (Gemma 2's soft cap), and the gradients go through the cap; lse, correct and the loss are
+       those of the capped logits.
     return_lse: also return the per-row log-sum-exp of the logits (result.lse).
+    return_predictions: also return the per-row predicted class (result.predicted), whether each
+       row is right (result.row_correct) and the token accuracy over the rows not ignored
+       (result.accuracy).
     row_weights: optional (B,) weights w_i: the gradients become those of sum_i w_i loss_i (divided by
        the counted rows for "mean"); the losses are unchanged. The backward of reduction="none" under
        an upstream gradient (csoftmax.torch uses it).
     kernel: "auto" (the default) picks the single-pass kernel for C <= SMALL_C_MAX when none of
-       ignore_index, label_smoothing, return_lse, row_weights or b=None is used, and the tiled large-vocabulary
-       kernel otherwise; "single_pass" or "tiled" force one (for tests and benchmarks).
+       ignore_index, label_smoothing, return_lse, row_weights, class_weight, z_loss, softcap or b=None is
+       used, and the tiled large-vocabulary kernel otherwise; "single_pass" or "tiled" force one (for
+       tests and benchmarks).
 
     The tiled kernel never holds the B x C logits: it works on chunks of rows whose logits fit in a
     fixed budget (csoftmax._core.tiled_plan(B, C, D) shows the cut), with results that do not depend
@@ -271,6 +296,10 @@ def linear_cross_entropy(X, W, b, y, *, x_scale=1.0, rows=None, reduction="mean"
         raise ValueError(f"kernel: must be one of {KERNELS}, got {kernel!r}")
     ignore = _as_ignore_index(ignore_index)
     eps = _as_smoothing(label_smoothing)
+    z_coefficient = _as_coefficient(z_loss, "z_loss")
+    cap = 0.0 if softcap is None else _as_coefficient(softcap, "softcap")
+    if softcap is not None and cap == 0.0:
+        raise ValueError("softcap: must be > 0 (None for no cap), got 0")
     Xa, rows = _as_features(X), _as_rows(rows)
     Wa, array_layout = _as_weights(W, layout)
     _check_weight_shape(Wa if array_layout == layout else Wa.T, layout, Xa.shape[1])
@@ -278,35 +307,48 @@ def linear_cross_entropy(X, W, b, y, *, x_scale=1.0, rows=None, reduction="mean"
     labels = _as_labels(y, "y")
     C = Wa.shape[0 if array_layout == "CD" else 1]
     # what only the tiled kernel supports (b=None the single-pass one takes as zeros, when forced)
-    tiled_only = ignore is not None or eps != 0.0 or return_lse or row_weights is not None
+    tiled_only = (ignore is not None or eps != 0.0 or return_lse or return_predictions or row_weights is not None
+                  or class_weight is not None or z_coefficient != 0.0 or cap != 0.0)
     if kernel == "auto":
         kernel = "single_pass" if not tiled_only and ba is not None and C <= SMALL_C_MAX else "tiled"
 
     if kernel == "single_pass":
         if tiled_only:
             raise ValueError("kernel='single_pass' supports none of ignore_index, label_smoothing, return_lse, "
-                             "row_weights")
+                             "return_predictions, row_weights, class_weight, z_loss, softcap")
         batch = len(Xa) if rows is None else len(rows)
         loss_sum, correct, row_loss, grad_W, grad_b, grad_X = _core.linear_cross_entropy(
             Xa, Wa, np.zeros(C, np.float32) if ba is None else ba, labels, rows=rows, x_scale=_as_scale(x_scale),
             grad_scale=1.0 / max(batch, 1) if reduction == "mean" else 1.0, row_losses=reduction == "none",
             grad_input=bool(grad_input), layout=array_layout)
         counted, lse = batch, None
+        weight_sum, z_loss_sum, row_z_loss, predicted, row_correct = float(counted), 0.0, None, None, None
         if ba is None:
             grad_b = None
     else:
-        loss_sum, counted, correct, row_loss, lse, grad_W, grad_b, grad_X = _core.tiled_linear_cross_entropy(
+        (loss_sum, counted, weight_sum, correct, row_loss, lse, grad_W, grad_b, grad_X, z_loss_sum, row_z_loss,
+         predicted, row_correct) = _core.tiled_linear_cross_entropy(
             Xa, Wa, ba, labels, rows=rows, x_scale=_as_scale(x_scale), mean=reduction == "mean", label_smoothing=eps,
             ignore_index=ignore,
             row_weights=None if row_weights is None else _as_float32(row_weights, "row_weights", 1),
-            layout=array_layout, want_lse=bool(return_lse), grad_weight=bool(grad_weight), grad_input=bool(grad_input))
-    loss = reduce_loss(row_loss, reduction, total=loss_sum, counted=counted)
+            class_weight=None if class_weight is None else _as_float32(class_weight, "class_weight", 1),
+            z_loss=z_coefficient, softcap=cap, layout=array_layout, want_lse=bool(return_lse),
+            want_predictions=bool(return_predictions),
+            grad_weight=bool(grad_weight), grad_input=bool(grad_input))
+    loss = reduce_loss(row_loss, reduction, total=loss_sum, counted=weight_sum)
+    z_term = None
+    if row_z_loss is not None:
+        z_term = reduce_loss(row_z_loss, reduction, total=z_loss_sum, counted=counted)
+        if reduction != "none":
+            loss += z_term
     if not grad_weight:
         grad_W = grad_b = None
     if array_layout != layout and grad_W is not None:
         grad_W = grad_W.T
     return LinearCrossEntropyResult(loss=loss, grad_W=grad_W, grad_b=grad_b, grad_X=grad_X, correct=correct,
-                                    lse=lse)
+                                    lse=lse, z_loss=z_term, predicted=predicted,
+                                    row_correct=None if row_correct is None else row_correct.view(bool),
+                                    accuracy=(correct / counted if counted else math.nan) if return_predictions else None)
 
 
 # --- the LogisticRegression estimator's full-batch kernels --------------------------------------------

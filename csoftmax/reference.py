@@ -117,7 +117,8 @@ def predict(X, W, b, *, x_scale=1.0, rows=None, dtype=np.float32):
 
 
 def linear_cross_entropy(X, W, b, y, *, x_scale=1.0, rows=None, reduction="mean", grad_input=False,
-                         ignore_index=None, label_smoothing=0.0, layout="DC", row_weights=None, dtype=np.float32):
+                         ignore_index=None, label_smoothing=0.0, layout="DC", row_weights=None, class_weight=None,
+                         z_loss=0.0, softcap=None, dtype=np.float32):
     """Loss and gradients of softmax regression on one batch, as the chapter computes them by autograd.
 
     Z = x_scale X W + b;  loss_i = logsumexp(Z_i) - (1 - eps) Z[i, y_i] - (eps / C) sum_c Z[i, c]
@@ -126,7 +127,14 @@ def linear_cross_entropy(X, W, b, y, *, x_scale=1.0, rows=None, reduction="mean"
     grad_W = (x_scale X)^T G;  grad_b = sum_i G_i;  grad_X = x_scale G W^T.
     W is (D, C) for layout="DC", (C, D) for layout="CD" (grad_W follows); b may be None.
     row_weights (B,) scales each row of G: the gradients of sum_i w_i loss_i (over n for "mean").
-    The result's lse holds the per-row log-sum-exp.
+    class_weight (C,) is PyTorch's `weight` (cw, 1 without it): row i's loss becomes
+    (1 - eps) cw[y_i] (lse_i - Z[i, y_i]) + (eps / C) sum_c cw[c] (lse_i - Z[i, c]), and n becomes
+    the sum of cw[y_i] over the rows not ignored.
+    z_loss adds z_loss lse_i^2 to each kept row's loss (its gradient 2 z_loss lse_i softmax(Z_i)), not
+    weighted by cw, its mean over the kept rows; the result's z_loss is that term, reduced.
+    softcap s replaces Z by s tanh(Z / s) (after the bias), and G by G (1 - (Z / s)^2).
+    The result's lse holds the per-row log-sum-exp; predicted, row_correct and accuracy the argmax,
+    whether each kept row predicts its label, and their share of the kept rows.
     """
     check_reduction(reduction)
     if layout not in ("DC", "CD"):
@@ -137,24 +145,42 @@ def linear_cross_entropy(X, W, b, y, *, x_scale=1.0, rows=None, reduction="mean"
     Z = Xs @ W
     if b is not None:
         Z = Z + b.astype(dtype)
+    if softcap is not None:
+        Z = dtype(softcap) * np.tanh(Z / dtype(softcap))
     C = Z.shape[1]
     check_labels(y, C, ignore_index)
     eps = dtype(label_smoothing)
     kept = np.ones(len(y), dtype=bool) if ignore_index is None else y != ignore_index
     target = np.where(kept, y, 0)  # any class: ignored rows are zeroed below
     index = np.arange(len(y))
+    cw = np.ones(C, dtype) if class_weight is None else np.asarray(class_weight).astype(dtype)
+    wy = cw[target]
     lse = logsumexp(Z)
-    row_loss = lse - (1 - eps) * Z[index, target] - eps / C * Z.sum(axis=1)
+    row_loss = (1 - eps) * wy * (lse - Z[index, target]) + eps / C * ((lse[:, None] - Z) * cw).sum(axis=1)
     row_loss[~kept] = 0
-    G = np.exp(Z - lse[:, None]) - eps / C
-    G[index, target] -= 1 - eps
+    G = ((1 - eps) * wy + eps / C * cw.sum())[:, None] * np.exp(Z - lse[:, None]) - eps / C * cw
+    G[index, target] -= (1 - eps) * wy
     G[~kept] = 0
     if row_weights is not None:
         G *= np.asarray(row_weights, dtype=dtype)[:, None]
+    weight_sum = float(wy[kept].sum(dtype=np.float64))
     counted = int(kept.sum())
     if reduction == "mean":
-        G /= max(counted, 1)
-    loss = reduce_loss(row_loss, reduction, counted=counted)
+        G = G / dtype(weight_sum) if weight_sum > 0 else np.zeros_like(G)  # the kernels' rule
+    loss = reduce_loss(row_loss, reduction, counted=weight_sum)
+    z_term = None
+    if z_loss:
+        row_z = np.where(kept, dtype(z_loss) * lse * lse, 0).astype(dtype)
+        Gz = (2 * dtype(z_loss) * np.where(kept, lse, 0))[:, None] * np.exp(Z - lse[:, None])
+        if row_weights is not None:
+            Gz *= np.asarray(row_weights, dtype=dtype)[:, None]
+        if reduction == "mean":  # zero gradients when nothing counts, as above
+            Gz = Gz / dtype(counted) if weight_sum > 0 else np.zeros_like(Gz)
+        G = G + Gz
+        z_term = reduce_loss(row_z, reduction, counted=counted)
+        loss = loss + z_term
+    if softcap is not None:
+        G = G * (1 - (Z / dtype(softcap)) ** 2)
     grad_W = Xs.T @ G
     return LinearCrossEntropyResult(
         loss=loss,
@@ -163,6 +189,10 @@ def linear_cross_entropy(X, W, b, y, *, x_scale=1.0, rows=None, reduction="mean"
         grad_X=(G @ W.T) * dtype(x_scale) if grad_input else None,
         correct=correct_predictions(Z, y, kept),
         lse=lse,
+        z_loss=z_term,
+        predicted=Z.argmax(axis=1),
+        row_correct=(Z.argmax(axis=1) == y) & kept & ~np.isnan(Z).any(axis=1),
+        accuracy=correct_predictions(Z, y, kept) / counted if counted else float("nan"),
     )
 
 

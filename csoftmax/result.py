@@ -17,7 +17,7 @@ def check_reduction(reduction):
 
 def reduce_loss(row_loss, reduction, total=None, counted=None):
     """The loss a reduction asks for: the per-row losses ("none"), their total ("sum"), or the total over
-    the `counted` rows ("mean"; NaN when no row counts). `total` defaults to the float64 sum of
+    the `counted` rows, or their class-weight sum ("mean"; NaN when it is 0). `total` defaults to the float64 sum of
     row_loss and `counted` to its length (a kernel passes both when it did not keep per-row losses)."""
     if reduction == "none":
         return row_loss
@@ -40,6 +40,13 @@ class LinearCrossEntropyResult:
     correct: how many rows have argmax(logits) == label (ties go to the lowest class, as numpy.argmax);
              rows whose label is ignore_index are not counted.
     lse:     the per-row log-sum-exp of the logits, shape (B,); None unless asked for (return_lse=True).
+    z_loss:  the z-loss term on its own (included in loss), reduced as the loss is: the mean over the
+             rows not ignored, the sum, or per row; None when z_loss=0.
+    predicted:   the per-row predicted class (argmax of the logits, the first on ties), shape (B,)
+                 int64; None unless asked for (return_predictions=True).
+    row_correct: per row, whether it is counted (not ignored) and predicted its label, shape (B,)
+                 bool; None unless asked for.
+    accuracy:    the token accuracy, correct / rows not ignored (NaN when none is); None unless asked for.
     """
 
     loss: float | np.ndarray
@@ -48,3 +55,7 @@ class LinearCrossEntropyResult:
     grad_X: np.ndarray | None
     correct: int
     lse: np.ndarray | None = None
+    z_loss: float | np.ndarray | None = None
+    predicted: np.ndarray | None = None
+    row_correct: np.ndarray | None = None
+    accuracy: float | None = None

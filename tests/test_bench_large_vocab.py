@@ -30,6 +30,31 @@ def test_quick_run_checks_results_and_writes_json(bench_large_vocab, tmp_path):
         assert theirs["extra_bytes"] > memory["extra_bytes"], (theirs, memory)
 
 
+def test_quick_run_times_every_option(bench_large_vocab, tmp_path):
+    results = bench_large_vocab.run(quick=True, out=None)
+    (shape,) = results["options"]
+    timed = shape["contenders"]
+    assert {"csoftmax", "csoftmax options"} <= set(timed) and "csoftmax lce subset" not in timed
+    assert timed["csoftmax options"]["overhead_over_plain"] > 0
+    if importlib.util.find_spec("torch") is not None:
+        # checked against csoftmax before timing: a mismatch would have raised in run()
+        assert {"torch options", "torch lce options"} <= set(timed)
+
+
+def test_options_contenders_are_checked(bench_large_vocab):
+    torch = pytest.importorskip("torch")
+    X, W, y = bench_large_vocab.make_inputs(32, 8, 300)
+    y = bench_large_vocab.ignore_some(y)
+    options = bench_large_vocab.option_values(300)
+    steps, checked_against = bench_large_vocab.option_contenders(torch, options)
+    for name, against in checked_against.items():
+        bench_large_vocab.check_same(name, steps[name](X, W, y), steps[against](X, W, y))
+    # without the z-loss and the cap, PyTorch's eager loss is a different number: the check sees it
+    with pytest.raises(AssertionError, match="differs"):
+        bench_large_vocab.check_same("lce vs all options", steps["torch lce options"](X, W, y),
+                                     steps["csoftmax options"](X, W, y))
+
+
 def test_a_wrong_contender_is_caught(bench_large_vocab):
     import numpy as np
 

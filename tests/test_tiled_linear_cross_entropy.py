@@ -162,6 +162,118 @@ def test_all_rows_ignored_gives_nan_mean_and_zero_gradients():
     assert_close(got.lse, reference.logsumexp(X.astype(np.float64) @ W + b), "lse")
 
 
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+@pytest.mark.parametrize("layout", ["DC", "CD"])
+def test_class_weight_against_reference(reduction, smoothing, layout):
+    X, W, b, y, _, _ = make_problem(60, 33, 2 * CLASS_BLOCK + 5, np.float32)
+    y[::4] = -100
+    class_weight = np.random.default_rng(2).uniform(0.0, 3.0, W.shape[1]).astype(np.float32)
+    class_weight[int(y[1])] = 0.0  # a class that counts for nothing
+    if layout == "CD":
+        W = np.ascontiguousarray(W.T)
+    run = run_both(X, W, b, y, grad_input=True, reduction=reduction, layout=layout, label_smoothing=smoothing,
+                   ignore_index=-100, class_weight=class_weight)
+    check(*run)
+    if reduction == "mean":  # divided by the weight of the rows not ignored, not by their number
+        kept = y != -100
+        total = run_both(X, W, b, y, reduction="sum", layout=layout, label_smoothing=smoothing, ignore_index=-100,
+                         class_weight=class_weight).got.loss
+        assert run.got.loss == pytest.approx(total / class_weight[y[kept]].sum(dtype=np.float64), rel=1e-6)
+
+
+def test_unit_class_weights_change_nothing():
+    X, W, b, y, _, _ = make_problem(40, 20, 300, np.float32)
+    plain = csoftmax.linear_cross_entropy(X, W, b, y, kernel="tiled", label_smoothing=0.1, grad_input=True)
+    ones = csoftmax.linear_cross_entropy(X, W, b, y, kernel="tiled", label_smoothing=0.1, grad_input=True,
+                                         class_weight=np.ones(300, np.float32))
+    assert ones.loss == pytest.approx(plain.loss, rel=1e-6)
+    for name in ("grad_W", "grad_b", "grad_X"):
+        assert_close(getattr(ones, name), getattr(plain, name), name, rtol=1e-5, atol=1e-7)
+
+
+def test_zero_class_weight_sum_gives_nan_mean_and_zero_gradients():
+    X, W, b, y, _, _ = make_problem(10, 8, 300, np.float32)
+    class_weight = np.ones(300, np.float32)
+    class_weight[y] = 0.0
+    got = csoftmax.linear_cross_entropy(X, W, b, y, class_weight=class_weight, grad_input=True)
+    assert math.isnan(got.loss)  # PyTorch's 0 / 0
+    assert not got.grad_W.any() and not got.grad_b.any() and not got.grad_X.any()
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "class-weighted"])
+def test_z_loss_against_reference(reduction, weighted):
+    X, W, b, y, _, _ = make_problem(60, 33, 2 * CLASS_BLOCK + 5, np.float32)
+    y[::4] = -100
+    class_weight = np.random.default_rng(4).uniform(0.5, 2.0, W.shape[1]).astype(np.float32) if weighted else None
+    run = run_both(X, W, b, y, grad_input=True, reduction=reduction, label_smoothing=0.1, ignore_index=-100,
+                   class_weight=class_weight, z_loss=1e-2)
+    check(*run)
+    # the term on its own: mean over the rows not ignored, unweighted (Liger Kernel's convention)
+    kept = y != -100
+    row_z = np.where(kept, 1e-2 * run.ref.lse**2, 0.0)
+    expected = {"mean": row_z.sum() / kept.sum(), "sum": row_z.sum(), "none": row_z}[reduction]
+    assert_close(run.got.z_loss, expected, "z_loss")
+    plain = csoftmax.linear_cross_entropy(X, W, b, y, kernel="tiled", reduction=reduction, label_smoothing=0.1,
+                                          ignore_index=-100, class_weight=class_weight)
+    assert plain.z_loss is None
+    assert_close(run.got.loss, np.asarray(plain.loss) + expected, "loss = cross-entropy + z-loss")
+
+
+@pytest.mark.parametrize("grad_weight", [True, False], ids=["dW+dX", "dX-only"])
+@pytest.mark.parametrize("dtype", [np.float32, np.uint8], ids=["f32", "u8"])
+def test_softcap_against_reference(grad_weight, dtype):
+    X, W, b, y, x_scale, rows = make_problem(MICRO_ROWS * 3 + 5, 37, 3 * CLASS_BLOCK + 7, dtype, rows=True)
+    W *= 8  # logits of order 10-30: the cap (and its slope) matters
+    y[rows[::4]] = -100
+    class_weight = np.random.default_rng(5).uniform(0.5, 2.0, W.shape[1]).astype(np.float32)
+    options = dict(x_scale=x_scale, rows=rows, grad_input=True, reduction="mean", label_smoothing=0.1,
+                   ignore_index=-100, class_weight=class_weight, z_loss=1e-4, softcap=15.0)
+    got = csoftmax.linear_cross_entropy(X, W, b, y, kernel="tiled", return_lse=True, grad_weight=grad_weight,
+                                        **options)
+    ref = reference.linear_cross_entropy(X, W, b, y, dtype=np.float64, **options)
+    assert_close(got.loss, ref.loss, "loss")
+    assert_close(got.grad_X, ref.grad_X, "grad_X")
+    assert_close(got.lse, ref.lse, "lse")
+    if grad_weight:
+        assert_close(got.grad_W, ref.grad_W, "grad_W")
+        assert_close(got.grad_b, ref.grad_b, "grad_b")
+    assert got.lse.max() < np.log(W.shape[1]) + 15.0 + 1e-3  # lse of capped logits
+
+
+@pytest.mark.parametrize("softcap", [None, 5.0])
+@pytest.mark.parametrize("grad_weight", [True, False])
+def test_predictions_and_token_accuracy(softcap, grad_weight):
+    X, W, b, y, x_scale, rows = make_problem(MICRO_ROWS * 3 + 5, 20, 3 * CLASS_BLOCK + 7, np.uint8, rows=True)
+    W *= 3
+    Z = reference.linear_logits(X, W, b, x_scale=x_scale, rows=rows, dtype=np.float64)
+    labels = y[rows]
+    top = Z.argmax(axis=1)
+    y[rows[::3]] = top[::3]  # a third right, whatever the weights
+    y[rows[1]] = -100
+    labels = y[rows]
+    got = csoftmax.linear_cross_entropy(X, W, b, y, x_scale=x_scale, rows=rows, ignore_index=-100, softcap=softcap,
+                                        grad_weight=grad_weight, return_predictions=True)
+    np.testing.assert_array_equal(got.predicted, top)  # the cap is monotonic: the same argmax
+    kept = labels != -100
+    expected = (top == labels) & kept
+    assert got.row_correct.dtype == bool
+    np.testing.assert_array_equal(got.row_correct, expected)
+    assert got.correct == expected.sum() > len(rows) // 4
+    assert got.accuracy == pytest.approx(expected.sum() / kept.sum())
+    plain = csoftmax.linear_cross_entropy(X, W, b, y, x_scale=x_scale, rows=rows, ignore_index=-100)
+    assert plain.predicted is None and plain.row_correct is None and plain.accuracy is None
+
+
+def test_accuracy_of_no_counted_row_is_nan():
+    X, W, b, y, _, _ = make_problem(10, 8, 300, np.float32)
+    y[:] = -100
+    got = csoftmax.linear_cross_entropy(X, W, b, y, ignore_index=-100, return_predictions=True)
+    assert math.isnan(got.accuracy) and not got.row_correct.any()
+    np.testing.assert_array_equal(got.predicted, (X.astype(np.float64) @ W + b).argmax(axis=1))
+
+
 def test_row_weights_weight_each_rows_gradient():
     X, W, b, y, _, _ = make_problem(30, 10, 300, np.float32)
     weights = np.random.default_rng(1).standard_normal(30).astype(np.float32)
@@ -204,12 +316,17 @@ def test_automatic_choice_of_kernel(C, options, expected):
 def test_tiled_matches_the_naive_kernel():
     X, W, b, y, _, _ = make_problem(MICRO_ROWS * 2 + 3, 300, CLASS_BLOCK + 9, np.float32)
     y[3] = -7
-    options = dict(mean=True, label_smoothing=0.2, ignore_index=-7, layout="CD", want_lse=True, grad_weight=True,
-                   grad_input=True)
+    class_weight = np.random.default_rng(3).uniform(0.5, 2.0, CLASS_BLOCK + 9).astype(np.float32)
+    options = dict(mean=True, label_smoothing=0.2, ignore_index=-7, layout="CD", want_lse=True,
+                   want_predictions=True, grad_weight=True,
+                   grad_input=True, class_weight=class_weight, z_loss=1e-3, softcap=3.0)
     tiled = _core.tiled_linear_cross_entropy(X, np.ascontiguousarray(W.T), b, y, naive=False, **options)
     naive = _core.tiled_linear_cross_entropy(X, np.ascontiguousarray(W.T), b, y, naive=True, **options)
-    assert tiled[1:3] == naive[1:3]  # counted rows, correct
-    for i, name in enumerate(["row_loss", "lse", "grad_W", "grad_b", "grad_X"], start=3):
+    assert tiled[1:4] == naive[1:4]  # counted rows, their weight, correct
+    assert tiled[9] == pytest.approx(naive[9], rel=1e-5)  # z_loss_sum
+    np.testing.assert_array_equal(tiled[11], naive[11])  # row_argmax
+    np.testing.assert_array_equal(tiled[12], naive[12])  # row_correct
+    for i, name in enumerate(["row_loss", "lse", "grad_W", "grad_b", "grad_X"], start=4):
         assert_close(tiled[i], naive[i], name)
 
 
@@ -228,7 +345,7 @@ def test_naive_kernel_matches_the_numpy_reference(layout, dtype):
     ref = reference.linear_cross_entropy(X, Wl, b, y, x_scale=x_scale, rows=rows, reduction="none", grad_input=True,
                                          ignore_index=-3, label_smoothing=0.1, layout=layout, row_weights=weights,
                                          dtype=np.float64)
-    _, counted, correct, row_loss, lse, grad_W, grad_b, grad_X = naive
+    _, counted, _, correct, row_loss, lse, grad_W, grad_b, grad_X = naive[:9]
     assert counted == int(np.sum(y[rows] != -3)) and correct == ref.correct
     for name, got in [("loss", row_loss), ("lse", lse), ("grad_W", grad_W), ("grad_b", grad_b), ("grad_X", grad_X)]:
         assert_close(got, getattr(ref, name), name)
@@ -303,6 +420,19 @@ def test_wrong_layout_names_the_fix():
     ({"row_weights": np.ones(3, np.float32)}, ValueError, "row_weights"),
     ({"kernel": "fast"}, ValueError, "kernel"),
     ({"kernel": "single_pass", "ignore_index": 3}, ValueError, "single_pass"),
+    ({"class_weight": np.ones(299, np.float32)}, ValueError, "class_weight: expected size 300"),
+    ({"z_loss": -1e-4}, ValueError, "z_loss: must be finite and >= 0"),
+    ({"z_loss": math.inf}, ValueError, "z_loss: must be finite and >= 0"),
+    ({"z_loss": "a"}, TypeError, "z_loss"),
+    ({"kernel": "single_pass", "z_loss": 1e-4}, ValueError, "single_pass"),
+    ({"kernel": "single_pass", "return_predictions": True}, ValueError, "single_pass"),
+    ({"softcap": 0}, ValueError, "softcap: must be > 0"),
+    ({"softcap": -30.0}, ValueError, "softcap: must be finite and >= 0"),
+    ({"softcap": math.nan}, ValueError, "softcap"),
+    ({"class_weight": np.full(300, -1.0, np.float32)}, ValueError, "class_weight: every weight must be finite"),
+    ({"class_weight": np.full(300, np.nan, np.float32)}, ValueError, "class_weight: every weight must be finite"),
+    ({"class_weight": np.ones((300, 1), np.float32)}, ValueError, "class_weight"),
+    ({"kernel": "single_pass", "class_weight": np.ones(300, np.float32)}, ValueError, "single_pass"),
 ])
 def test_bad_options_are_named(options, error, match):
     X, W, b, y = problem()
@@ -314,3 +444,13 @@ def test_bad_bias_is_named():
     X, W, b, y = problem()
     with pytest.raises(ValueError, match="b: expected size 300"):
         csoftmax.linear_cross_entropy(X, W, b[:-1], y, kernel="tiled")
+
+
+def test_reference_predictions_follow_the_logits():
+    X, W, b, y, _, _ = make_problem(30, 10, 50, np.float32)
+    y[3] = -100
+    ref = reference.linear_cross_entropy(X, W, b, y, ignore_index=-100, dtype=np.float64)
+    Z = X.astype(np.float64) @ W + b
+    np.testing.assert_array_equal(ref.predicted, Z.argmax(axis=1))
+    np.testing.assert_array_equal(ref.row_correct, (Z.argmax(axis=1) == y) & (y != -100))
+    assert ref.accuracy == ref.correct / 29

@@ -7,7 +7,9 @@
 #include <cstdint>
 #include <limits>
 
+#include "csoftmax/kernels/large_vocab_io.hpp"
 #include "csoftmax/simd/exp_log.hpp"
+#include "csoftmax/simd/tanh.hpp"
 #include "csoftmax/simd/vector.hpp"
 
 namespace csoftmax::large_vocab {
@@ -20,7 +22,8 @@ inline simd::vfloat load_tail(const float* p, int64_t n, float fill) {
 }
 
 // The running softmax of one row over the class tiles of one group: max m, sum exp(z - m), the first
-// argmax, sum z (for label smoothing), and whether a logit was NaN (then no argmax is correct).
+// argmax, sum w_c z_c (for label smoothing; w the class weights, or 1), and whether a logit was NaN
+// (then no argmax is correct).
 struct RunningRow {
   float max;
   float sum;
@@ -32,8 +35,9 @@ struct RunningRow {
 
 // One tile of a row: z (n logits, classes c0..c0+n) becomes p = exp(z - m) with m the new running max;
 // returns the factor exp(m_old - m) by which everything summed so far (sum, the row of partial dX)
-// must be scaled. Only shifted logits are exponentiated.
-inline float absorb_tile(RunningRow& r, float* z, int64_t n, int64_t c0) {
+// must be scaled. Only shifted logits are exponentiated. class_weights: those of the tile's classes,
+// or nullptr (all 1).
+inline float absorb_tile(RunningRow& r, float* z, int64_t n, int64_t c0, const float* class_weights) {
   using simd::vfloat;
   constexpr int W = simd::kWidth;
   const int64_t full = n / W * W;
@@ -43,13 +47,17 @@ inline float absorb_tile(RunningRow& r, float* z, int64_t n, int64_t c0) {
   for (int64_t c = 0; c < full; c += W) {
     const vfloat v = simd::load(z + c);
     vmax = simd::vmax(vmax, v);
-    vsum += v;
+    vsum += class_weights ? v * simd::load(class_weights + c) : v;
     vnan |= v != v;
   }
   float tile_max = simd::hmax(vmax), tile_sum = simd::hsum(vsum);
   bool nan = false;
   for (int i = 0; i < W; ++i) nan |= vnan[i] != 0;
-  for (int64_t c = full; c < n; ++c) tile_max = std::max(tile_max, z[c]), tile_sum += z[c], nan |= std::isnan(z[c]);
+  for (int64_t c = full; c < n; ++c) {
+    tile_max = std::max(tile_max, z[c]);
+    tile_sum += class_weights ? z[c] * class_weights[c] : z[c];
+    nan |= std::isnan(z[c]);
+  }
   r.logit_sum += tile_sum;
   r.nan |= nan;
   if (tile_max > r.best) {  // strictly: the first maximum wins, as numpy.argmax
@@ -78,24 +86,51 @@ inline float absorb_tile(RunningRow& r, float* z, int64_t n, int64_t c0) {
   return factor;
 }
 
-// One row of logits (C entries) -> that row of G, in place:
-// (exp(z - lse) - eps / C - (1 - eps) [c == label]) * scale; a row with scale 0 (ignored) becomes 0.
-inline void gradient_row(float* z, int64_t C, int64_t label, float lse, float scale, float eps) {
-  if (scale == 0.0f) {
+// z (n logits) <- softcap tanh(z / softcap), in place.
+inline void cap_logits(float* z, int64_t n, float softcap) {
+  using simd::vfloat;
+  constexpr int W = simd::kWidth;
+  const int64_t full = n / W * W;
+  const vfloat cap = simd::broadcast(softcap), inverse = simd::broadcast(1.0f / softcap);
+  for (int64_t c = 0; c < full; c += W) simd::store(z + c, cap * simd::tanh(simd::load(z + c) * inverse));
+  if (full < n) simd::store_partial(z + full, cap * simd::tanh(simd::load_partial(z + full, n - full) * inverse), n - full);
+}
+
+// One row of logits (C entries) -> that row of G, in place (see RowGradient):
+// scale (exp(z - lse) alpha - gamma w_c - beta [c == label]); class_weights (C) or nullptr (all 1).
+// A row with scale 0 (ignored) becomes 0. With a soft cap (softcap != 0), z holds the capped logits
+// z' and each G_c is multiplied by d z'_c / d z_c = 1 - (z'_c / softcap)^2.
+inline void gradient_row(float* z, int64_t C, int64_t label, float lse, const RowGradient& g,
+                         const float* class_weights, float softcap) {
+  if (g.scale == 0.0f) {
     std::fill(z, z + C, 0.0f);
     return;
   }
   using simd::vfloat;
   constexpr int W = simd::kWidth;
   const int64_t full = C / W * W;
-  const vfloat shift = simd::broadcast(lse), s = simd::broadcast(scale);
-  const vfloat uniform = simd::broadcast(scale * eps / static_cast<float>(C));
-  for (int64_t c = 0; c < full; c += W) simd::store(z + c, simd::exp(simd::load(z + c) - shift) * s - uniform);
-  if (full < C) {
-    const vfloat e = simd::exp(load_tail(z + full, C - full, lse) - shift) * s - uniform;
-    simd::store_partial(z + full, e, C - full);
+  const vfloat shift = simd::broadcast(lse), alpha = simd::broadcast(g.scale * g.alpha);
+  const vfloat gamma = simd::broadcast(g.scale * g.gamma);
+  const float inverse_cap = softcap != 0.0f ? 1.0f / softcap : 0.0f;
+  const vfloat inverse = simd::broadcast(inverse_cap), one = simd::broadcast(1.0f);
+  // 1 - (z' / softcap)^2, or 1 without a cap (inverse = 0)
+  auto cap_slope = [&](vfloat v) { return one - (v * inverse) * (v * inverse); };
+  auto weight = [&](int64_t c) { return class_weights ? simd::load(class_weights + c) : one; };
+  const float label_slope = 1.0f - (z[label] * inverse_cap) * (z[label] * inverse_cap);
+  for (int64_t c = 0; c < full; c += W) {
+    const vfloat v = simd::load(z + c);
+    vfloat G = simd::exp(v - shift) * alpha - gamma * weight(c);
+    if (softcap != 0.0f) G *= cap_slope(v);
+    simd::store(z + c, G);
   }
-  z[label] -= scale * (1.0f - eps);
+  if (full < C) {
+    const vfloat w = class_weights ? simd::load_partial(class_weights + full, C - full) : one;
+    const vfloat v = load_tail(z + full, C - full, lse);
+    vfloat G = simd::exp(v - shift) * alpha - gamma * w;
+    if (softcap != 0.0f) G *= cap_slope(v);
+    simd::store_partial(z + full, G, C - full);
+  }
+  z[label] -= g.scale * g.beta * label_slope;
 }
 
 }  // namespace csoftmax::large_vocab

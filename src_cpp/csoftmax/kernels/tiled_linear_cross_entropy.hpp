@@ -2,8 +2,10 @@
 // holding the B x C logits.
 //
 //   z = x_scale X . W^T + b;  m = max_c z;  lse = m + log sum_c exp(z - m)
-//   loss_i = lse_i - (1 - eps) z[i, y_i] - (eps / C) sum_c z[i, c]        (label smoothing eps, as PyTorch)
-//   G = (exp(z - lse) - (1 - eps) onehot(y) - eps / C) * grad_scale [* row_weight_i]   (ignored rows: 0)
+//   loss_i = (1 - eps) w[y_i] (lse_i - z[i, y_i]) + (eps / C) sum_c w[c] (lse_i - z[i, c])
+//            (label smoothing eps and class weights w, 1 without them, as PyTorch)  [+ z_loss lse_i^2]
+//   (with a soft cap, z is softcap tanh(z / softcap) throughout, and G is times 1 - (z / softcap)^2)
+//   G = (alpha_i exp(z - lse) - beta_i onehot(y) - gamma_i w)    (RowGradient; ignored rows: 0)
 //   dW = G^T . (x_scale X);  db = sum_i G_i;  dX = x_scale G . W
 //
 // The batch goes through in chunks of `row_block` rows (TiledPlan says how a shape is cut). For one
@@ -17,6 +19,9 @@
 //   3. dW, db   per class tile: dW[tile] += G[:, tile]^T . X_chunk.
 // dX needs no G: softmax(z) . W = (sum_c exp(z_c - m) W_c) / (sum_c exp(z_c - m)), so it is
 // accumulated in the same pass as the logits, the way attention kernels accumulate their output.
+// A soft cap breaks that (the cap's slope weights every class of every row differently): then the
+// logits are kept and dX = G . W comes after phase 2, by slices of D (phase 2b), in the same number
+// of flops.
 // Only dW needs the final lse before it can start; so Z of one chunk is kept, (row_block x C) floats,
 // with row_block chosen to stay within a budget (a fraction of B x C, between a floor and a cap): the
 // memory beyond inputs and outputs is bounded whatever B is (without dW and db, nothing is kept).
@@ -121,7 +126,10 @@ struct TiledStep {
   const gemm::MatrixView wc;  // W as (C, D), whatever its layout
   const float x_scale;
   const CrossEntropyOptions& opt;
-  // dW and db need G, hence every logit of the chunk: only then are they kept.
+  // dX from G after phase 2 (a soft cap), or accumulated online in phase 1.
+  const bool dx_from_gradient, dx_online;
+  // dW and db need G, hence every logit of the chunk, and so does dX under a soft cap: only then are
+  // they kept.
   const bool keep_logits;
   // X is used in place when it already is the float matrix the GEMMs want.
   const bool copy_x;
@@ -134,7 +142,7 @@ struct TiledStep {
   std::vector<RunningRow> running;  // (groups, rows_per_block)
   std::vector<float> label_logit;   // (rows_per_block)
   std::vector<uint8_t> row_correct;  // (B)
-  std::vector<float> weight_sum;    // (D) sum_c W[c], the smoothing term of dX
+  std::vector<float> weight_sum;    // (D) sum_c w[c] W[c], the smoothing term of dX
 
   TiledStep(LargeVocabOutputs& out_, const BatchRows<T>& batch_, const int64_t* labels_, const LargeVocabWeights& w_,
             float x_scale_, const CrossEntropyOptions& opt_)
@@ -146,26 +154,35 @@ struct TiledStep {
         wc(w_.class_rows()),
         x_scale(x_scale_),
         opt(opt_),
-        keep_logits(out_.grad_w || out_.grad_b),
+        dx_from_gradient(out_.grad_x && opt_.softcap != 0.0f),
+        dx_online(out_.grad_x && opt_.softcap == 0.0f),
+        keep_logits(out_.grad_w || out_.grad_b || dx_from_gradient),
         copy_x(!std::is_same_v<T, float> || batch_.rows != nullptr || x_scale_ != 1.0f),
         logits(buffer(keep_logits ? plan.rows_per_block * plan.ldz : 0)),
         x_copy(buffer(copy_x ? plan.rows_per_block * plan.features : 0)),
         x_packed(buffer(gemm::packed_a_size(plan.rows_per_block, plan.features))),
-        dx_partial(buffer(out_.grad_x ? plan.groups * plan.rows_per_block * plan.features : 0)),
+        dx_partial(buffer(dx_online ? plan.groups * plan.rows_per_block * plan.features : 0)),
         running(static_cast<size_t>(plan.groups * plan.rows_per_block)),
         label_logit(static_cast<size_t>(plan.rows_per_block)),
         row_correct(static_cast<size_t>(plan.batch)) {
-    if (out.grad_x && opt.label_smoothing != 0.0f) sum_weights();
+    if (dx_online && opt.label_smoothing != 0.0f) sum_weights();
   }
 
   void sum_weights() {
     const int64_t C = plan.classes, D = plan.features;
     weight_sum.assign(static_cast<size_t>(D), 0.0f);
-    if (w.layout == WeightLayout::kFeatureMajor)  // in memory order either way
-      for (int64_t d = 0; d < D; ++d) weight_sum[d] = std::accumulate(w.w + d * C, w.w + (d + 1) * C, 0.0f);
-    else
-      for (int64_t c = 0; c < C; ++c)
-        for (int64_t d = 0; d < D; ++d) weight_sum[d] += w.w[c * D + d];
+    if (w.layout == WeightLayout::kFeatureMajor) {  // in memory order either way
+      for (int64_t d = 0; d < D; ++d) {
+        float s = 0.0f;
+        for (int64_t c = 0; c < C; ++c) s += opt.class_weight(c) * w.w[d * C + c];
+        weight_sum[d] = s;
+      }
+    } else {
+      for (int64_t c = 0; c < C; ++c) {
+        const float wc_ = opt.class_weight(c);
+        for (int64_t d = 0; d < D; ++d) weight_sum[d] += wc_ * w.w[c * D + d];
+      }
+    }
   }
 
   // The chunk's X as the GEMMs read it: the float copy, or X itself.
@@ -193,7 +210,7 @@ struct TiledStep {
     if (rows <= 0) return;
     const gemm::MatrixView x_view = chunk_x(r0);
     RunningRow* run_rows = running.data() + g * plan.rows_per_block;
-    float* dx = out.grad_x ? dx_partial.get() + g * plan.rows_per_block * D : nullptr;
+    float* dx = dx_online ? dx_partial.get() + g * plan.rows_per_block * D : nullptr;
     const float neg_inf = -std::numeric_limits<float>::infinity();
     for (int64_t i = i0; i < i1; ++i) run_rows[i] = RunningRow{neg_inf, 0.0f, neg_inf, 0, 0.0, false};
     const int64_t t_begin = g * plan.class_tiles / groups, t_end = (g + 1) * plan.class_tiles / groups;
@@ -205,10 +222,11 @@ struct TiledStep {
                  w.bias != nullptr, ws, br, i0);
       for (int64_t i = i0; i < i1; ++i) {
         float* zi = scratch + (i - i0) * kClassBlock;
+        if (opt.softcap != 0.0f) cap_logits(zi, nc, opt.softcap);
         if (keep_logits) std::copy(zi, zi + nc, logits.get() + i * plan.ldz + c0);
         const int64_t label = labels[batch.source(r0 + i)];
         if (label >= c0 && label < c0 + nc) label_logit[static_cast<size_t>(i)] = zi[label - c0];
-        const float factor = absorb_tile(run_rows[i], zi, nc, c0);
+        const float factor = absorb_tile(run_rows[i], zi, nc, c0, opt.class_weights ? opt.class_weights + c0 : nullptr);
         if (dx && t > t_begin && factor != 1.0f)
           for (int64_t d = 0; d < D; ++d) dx[i * D + d] *= factor;
       }
@@ -242,17 +260,18 @@ struct TiledStep {
     const float log_sum = std::log(sum);  // sum >= 1: the max itself contributes exp(0)
     const int64_t label = labels[batch.source(r0 + i)];
     const bool ignored = opt.ignored(label);
-    const float scale = ignored ? 0.0f : opt.row_scale(r0 + i);
-    if (keep_logits) gradient_row(logits.get() + i * plan.ldz, C, label, m + log_sum, scale, eps);
-    // lse - (1 - eps) z_y - (eps / C) sum z, written around the max so large logits do not cancel
-    const float loss = ignored ? 0.0f
-                               : log_sum + (1.0f - eps) * (m - label_logit[static_cast<size_t>(i)]) +
-                                     eps * static_cast<float>(m - logit_sum / static_cast<double>(C));
-    out.row_loss[r0 + i] = loss;
-    if (out.row_lse) out.row_lse[r0 + i] = m + log_sum;
+    const float lse = m + log_sum;
+    const RowGradient grad = opt.row_gradient(r0 + i, label, C, lse);
+    if (keep_logits) gradient_row(logits.get() + i * plan.ldz, C, label, lse, grad, opt.class_weights, opt.softcap);
+    const float loss = ignored ? 0.0f : row_loss(log_sum, m, label_logit[static_cast<size_t>(i)], logit_sum, label);
+    const float z_loss = ignored ? 0.0f : opt.row_z_loss(lse);
+    out.row_loss[r0 + i] = loss + z_loss;
+    if (out.row_z_loss) out.row_z_loss[r0 + i] = z_loss;
+    if (out.row_lse) out.row_lse[r0 + i] = lse;
     row_correct[static_cast<size_t>(r0 + i)] = !ignored && !nan && argmax == label;
-    if (!out.grad_x) return;
-    // dX_i = x_scale * scale * (sum_g exp(m_g - m) U_g / sum - (1 - eps) W[y] - (eps / C) sum_c W[c])
+    if (out.row_argmax) out.row_argmax[r0 + i] = argmax;
+    if (!dx_online) return;
+    // dX_i = x_scale scale (alpha sum_g exp(m_g - m) U_g / sum - beta W[y] - gamma sum_c w[c] W[c])
     float* dxi = out.grad_x + (r0 + i) * D;
     std::fill(dxi, dxi + D, 0.0f);
     if (ignored) return;
@@ -262,12 +281,36 @@ struct TiledStep {
       const float* u = dx_partial.get() + (g * plan.rows_per_block + i) * D;
       for (int64_t d = 0; d < D; ++d) dxi[d] += f * u[d];
     }
-    const float s = x_scale * scale;
+    const float s = x_scale * grad.scale;
     for (int64_t d = 0; d < D; ++d) {
-      float v = dxi[d] - (1.0f - eps) * wc(label, d);
-      if (eps != 0.0f) v -= eps / static_cast<float>(C) * weight_sum[static_cast<size_t>(d)];
+      float v = grad.alpha * dxi[d] - grad.beta * wc(label, d);
+      if (eps != 0.0f) v -= grad.gamma * weight_sum[static_cast<size_t>(d)];
       dxi[d] = v * s;
     }
+  }
+
+  // (1 - eps) w_y (lse - z_y) + (eps / C) (W lse - sum_c w_c z_c), W = sum_c w_c, lse = m + log_sum,
+  // written around the max so large logits do not cancel (the weighted sum in float64).
+  float row_loss(float log_sum, float m, float label_logit, double weighted_logit_sum, int64_t label) const {
+    const float eps = opt.label_smoothing, wy = opt.class_weight(label);
+    const double total = opt.class_weight_total;
+    const double smooth = total * log_sum + (total * m - weighted_logit_sum);
+    return (1.0f - eps) * wy * (log_sum + (m - label_logit)) +
+           static_cast<float>(eps / static_cast<double>(plan.classes) * smooth);
+  }
+
+  // Phase 2b (a soft cap), one work item: dX[chunk, slice of D] = x_scale G . W[:, slice], the classes
+  // summed in order by one GEMM, so the result is the same whichever thread runs it.
+  void input_gradient_item(int64_t item, int64_t r0, int64_t br, gemm::Workspace& ws) {
+    const int64_t C = plan.classes, D = plan.features;
+    const int64_t slice = gemm::round_up((D + kClassGroups - 1) / kClassGroups, simd::kWidth);
+    const int64_t d0 = item * slice, nd = std::min(slice, D - d0);
+    if (nd <= 0) return;
+    float* dx = out.grad_x + r0 * D + d0;
+    gemm::gemm(br, nd, C, gemm::MatrixView{logits.get(), plan.ldz, 1}, nullptr, wc.block(0, d0), dx, D, false, ws);
+    if (x_scale != 1.0f)
+      for (int64_t i = 0; i < br; ++i)
+        for (int64_t d = 0; d < nd; ++d) dx[i * D + d] *= x_scale;
   }
 
   // Phase 3, one work item: dW and db of one class tile (or of a slice of D of one), from G (in place
@@ -300,10 +343,14 @@ struct TiledStep {
   // The totals, in row order.
   void total() {
     out.loss_sum = 0;
+    out.z_loss_sum = 0;
     out.correct = 0;
     for (int64_t i = 0; i < plan.batch; ++i) {
-      out.loss_sum += out.row_loss[i];
+      const double z_loss = out.row_z_loss ? out.row_z_loss[i] : 0.0;
+      out.loss_sum += out.row_loss[i] - z_loss;
+      out.z_loss_sum += z_loss;
       out.correct += row_correct[static_cast<size_t>(i)];
+      if (out.row_correct) out.row_correct[i] = row_correct[static_cast<size_t>(i)];
     }
   }
 };
@@ -334,7 +381,11 @@ void run(LargeVocabOutputs& out, const BatchRows<T>& batch, const int64_t* label
         step.logits_item(item, r0, br, scratch.get(), ws);
 #pragma omp for schedule(static)
       for (int64_t i = 0; i < br; ++i) step.finish_row(r0, i);
-      if (!step.keep_logits) continue;
+      if (step.dx_from_gradient) {
+#pragma omp for schedule(dynamic)
+        for (int64_t item = 0; item < kClassGroups; ++item) step.input_gradient_item(item, r0, br, ws);
+      }
+      if (!out.grad_w && !out.grad_b) continue;
 #pragma omp for schedule(dynamic)
       for (int64_t item = 0; item < plan.class_tiles * plan.feature_slices; ++item)
         step.weight_gradient_item(item, r0, br, ws);

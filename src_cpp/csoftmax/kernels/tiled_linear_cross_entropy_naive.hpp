@@ -24,13 +24,14 @@ inline void linear_cross_entropy_naive(LargeVocabOutputs& out, const BatchRows<T
   if (out.grad_b) std::fill(out.grad_b, out.grad_b + C, 0.0f);
   out.correct = 0;
   out.loss_sum = 0;
+  out.z_loss_sum = 0;
   for (int64_t i = 0; i < B; ++i) {
     const T* xi = batch.row(i);
     for (int64_t d = 0; d < D; ++d) x[d] = static_cast<float>(xi[d]) * x_scale;
     for (int64_t c = 0; c < C; ++c) {
       float s = w.bias ? w.bias[c] : 0.0f;
       for (int64_t d = 0; d < D; ++d) s += x[d] * wc(c, d);
-      z[c] = s;
+      z[c] = opt.softcap != 0.0f ? opt.softcap * std::tanh(s / opt.softcap) : s;
     }
     const int64_t label = labels[batch.source(i)];
     int64_t argmax = 0;
@@ -40,22 +41,35 @@ inline void linear_cross_entropy_naive(LargeVocabOutputs& out, const BatchRows<T
       nan |= std::isnan(z[c]);
     }
     const float m = z[argmax];
-    float sum = 0.0f, shifted_sum = 0.0f;
+    float sum = 0.0f;
+    double shifted_sum = 0.0;  // sum_c w_c (z_c - m)
     for (int64_t c = 0; c < C; ++c) {
       sum += std::exp(z[c] - m);
-      shifted_sum += z[c] - m;
+      shifted_sum += static_cast<double>(opt.class_weight(c)) * (z[c] - m);
     }
     const float log_sum = std::log(sum);
     if (out.row_lse) out.row_lse[i] = m + log_sum;
     const bool ignored = opt.ignored(label);
     const float eps = opt.label_smoothing;
-    const float loss = ignored ? 0.0f : log_sum + (1 - eps) * (m - z[label]) - eps / C * shifted_sum;
-    out.row_loss[i] = loss;
+    // (1 - eps) w_y (lse - z_y) + (eps / C) sum_c w_c (lse - z_c)
+    const float loss = ignored ? 0.0f
+                               : (1 - eps) * opt.class_weight(label) * (log_sum + m - z[label]) +
+                                     static_cast<float>(eps / C * (opt.class_weight_total * log_sum - shifted_sum));
+    const RowGradient grad = opt.row_gradient(i, label, C, m + log_sum);
+    const float z_loss = ignored ? 0.0f : opt.row_z_loss(m + log_sum);
+    out.row_loss[i] = loss + z_loss;
+    if (out.row_z_loss) out.row_z_loss[i] = z_loss;
     out.loss_sum += loss;
-    out.correct += !ignored && !nan && argmax == label;
+    out.z_loss_sum += z_loss;
+    const bool correct = !ignored && !nan && argmax == label;
+    out.correct += correct;
+    if (out.row_argmax) out.row_argmax[i] = argmax;
+    if (out.row_correct) out.row_correct[i] = correct;
     for (int64_t c = 0; c < C; ++c) {
-      const float target = (c == label ? 1 - eps : 0.0f) + eps / C;
-      const float g = ignored ? 0.0f : (std::exp(z[c] - m) / sum - target) * opt.row_scale(i);
+      const float slope = opt.softcap != 0.0f ? 1.0f - (z[c] / opt.softcap) * (z[c] / opt.softcap) : 1.0f;
+      const float g = grad.scale * slope *
+                      (grad.alpha * std::exp(z[c] - m) / sum - grad.gamma * opt.class_weight(c) -
+                       (c == label ? grad.beta : 0.0f));
       if (out.grad_b) out.grad_b[c] += g;
       for (int64_t d = 0; d < D; ++d) {
         if (out.grad_w) {
