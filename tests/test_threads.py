@@ -76,7 +76,8 @@ def outputs_per_thread_count(run, *args):
     results = {}
     for threads in THREAD_COUNTS:
         csoftmax.set_num_threads(threads)
-        assert csoftmax.get_num_threads() == threads
+        if csoftmax.build_info()["openmp"]:  # a serial build runs one thread whatever is asked
+            assert csoftmax.get_num_threads() == threads
         results[threads] = run(*args)
     return results
 
