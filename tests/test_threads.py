@@ -44,6 +44,14 @@ def tiled_outputs(B, D, C, dtype, seed=0):
     return [step.loss, step.grad_W, step.grad_b, step.grad_X, step.correct, step.lse]
 
 
+def row_outputs(B, C, seed=0):
+    """softmax, log_softmax and cross-entropy of a (B, C) array of logits (the rows kernel)."""
+    rng = np.random.default_rng([B, C, seed])
+    Z = (rng.standard_normal((B, C)) * 10).astype(np.float32)
+    y = rng.integers(0, C, size=B)
+    return [csoftmax.softmax(Z), csoftmax.log_softmax(Z), csoftmax.cross_entropy(Z, y, reduction="none")]
+
+
 def sgd_outputs(B, D, C, dtype, seed=0):
     """Two epochs of SGD: minibatches of B over B + 5 rows (a full one, big enough for threads, then a
     short one of 5), with the weights they end with."""
@@ -101,6 +109,15 @@ def test_tiled_kernel_gives_identical_results_on_1_to_4_threads(B, D, C, dtype, 
     plan = _core.tiled_plan(B, C, D)
     assert plan["row_block"] < B or C > plan["class_block"]  # more than one chunk or class tile to share
     results = outputs_per_thread_count(tiled_outputs, B, D, C, dtype)
+    for threads in THREAD_COUNTS[1:]:
+        assert_same_outputs(results[threads], results[1], f"{threads} threads")
+
+
+# softmax_rows (src_cpp/csoftmax/linear_forward.hpp) threads arrays of more than 32768 logits, row by row.
+@pytest.mark.parametrize("B, C", [(4099, 17), (301, 1000)])
+def test_row_kernels_give_identical_results_on_1_to_4_threads(B, C, restore_threads):
+    assert B * C > 32768
+    results = outputs_per_thread_count(row_outputs, B, C)
     for threads in THREAD_COUNTS[1:]:
         assert_same_outputs(results[threads], results[1], f"{threads} threads")
 
