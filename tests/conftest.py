@@ -37,6 +37,24 @@ def import_benchmark(monkeypatch):
         sys.modules.pop(name, None)
 
 
+@pytest.fixture(scope="session")
+def chapter_run():
+    """The chapter's recipe on the full Fashion-MNIST: 10 epochs of the fused kernel from seed 0 (a
+    RecipeResult). Trained once per session and shared by the tests that need it; none may change it.
+
+    Trained with the default thread count, so the tests that compare it with a run of their own on
+    another count (`csoftmax train --threads 1`) check that threads change nothing."""
+    from training_helpers import EPOCHS, LR, assert_meets_the_issue, full_data, iterators
+
+    from csoftmax import set_num_threads, train_recipe
+
+    set_num_threads(0)
+    train_iter, test_iter = iterators(full_data(), seed=0)
+    result = train_recipe(train_iter, test_iter, EPOCHS, LR, seed=0)
+    assert_meets_the_issue(result.epochs)
+    return result
+
+
 # --- Fashion-MNIST data layer (tests/test_data*.py) ----------------------------------------------------
 @pytest.fixture(autouse=True, scope="session")
 def _isolated_data_environment(tmp_path_factory):

@@ -1,4 +1,6 @@
-"""Bad input gets a ValueError or TypeError naming the argument: never a crash or a silent wrong answer."""
+"""Bad input gets a ValueError or TypeError naming the argument: never a crash or a silent wrong answer.
+
+linear_cross_entropy's table runs against both kernels: each checks its own inputs in C++."""
 
 import numpy as np
 import pytest
@@ -13,8 +15,11 @@ b = np.zeros(3, np.float32)
 y = np.array([0, 1, 2, 0, 1, 2, 0, 1])
 
 
-def lce(**changes):
-    args = dict(X=X, W=W, b=b, y=y)
+KERNELS = pytest.mark.parametrize("kernel", ["single_pass", "tiled"])
+
+
+def lce(kernel="single_pass", **changes):
+    args = dict(X=X, W=W, b=b, y=y, kernel=kernel)
     args.update(changes)
     return csoftmax.linear_cross_entropy(args.pop("X"), args.pop("W"), args.pop("b"), args.pop("y"), **args)
 
@@ -53,40 +58,73 @@ BAD_CALLS = [
 ]
 
 
+@KERNELS
 @pytest.mark.parametrize("changes, error, fragment", BAD_CALLS, ids=[str(i) for i in range(len(BAD_CALLS))])
-def test_linear_cross_entropy_rejects(changes, error, fragment):
+def test_linear_cross_entropy_rejects(changes, error, fragment, kernel):
     with pytest.raises(error, match=fragment):
-        lce(**changes)
+        lce(kernel, **changes)
 
 
-def test_uint8_labels_past_class_count_are_caught():
+# What only the tiled kernel takes, out of range; the single-pass kernel refuses the options themselves.
+TILED_ONLY_BAD_CALLS = [
+    (dict(label_smoothing=1.5), ValueError, "label_smoothing"),
+    (dict(label_smoothing=float("nan")), ValueError, "label_smoothing"),
+    (dict(label_smoothing="a"), TypeError, "label_smoothing"),
+    (dict(ignore_index=1.0), TypeError, "ignore_index"),
+    (dict(ignore_index=2**70), ValueError, "ignore_index"),
+    (dict(row_weights=np.ones(7, np.float32)), ValueError, "row_weights"),
+    (dict(row_weights=np.ones((8, 1), np.float32)), ValueError, "row_weights"),
+    (dict(layout="DX"), ValueError, "layout"),
+    (dict(layout="CD"), ValueError, "W"),                       # (5, 3) is not (C, D) for D = 5
+]
+
+
+@pytest.mark.parametrize("changes, error, fragment", TILED_ONLY_BAD_CALLS,
+                         ids=[str(i) for i in range(len(TILED_ONLY_BAD_CALLS))])
+def test_tiled_kernel_rejects(changes, error, fragment):
+    with pytest.raises(error, match=fragment):
+        lce("tiled", **changes)
+
+
+@pytest.mark.parametrize("option", [dict(ignore_index=0), dict(label_smoothing=0.1), dict(return_lse=True),
+                                    dict(row_weights=np.ones(8, np.float32))])
+def test_single_pass_kernel_refuses_what_only_the_tiled_one_does(option):
+    with pytest.raises(ValueError, match="kernel='single_pass' supports none of"):
+        lce("single_pass", **option)
+
+
+@KERNELS
+def test_uint8_labels_past_class_count_are_caught(kernel):
     with pytest.raises(ValueError, match="label 255"):
-        lce(y=np.full(8, 255, dtype=np.uint8))
+        lce(kernel, y=np.full(8, 255, dtype=np.uint8))
 
 
-def test_label_of_unselected_row_is_not_checked_but_selected_is():
+@KERNELS
+def test_label_of_unselected_row_is_not_checked_but_selected_is(kernel):
     bad = y.copy()
     bad[7] = 99
-    lce(y=bad, rows=np.array([0, 1, 2]))  # row 7 is not in the batch
+    lce(kernel, y=bad, rows=np.array([0, 1, 2]))  # row 7 is not in the batch
     with pytest.raises(ValueError, match="y: label 99 at position 7"):
-        lce(y=bad, rows=np.array([0, 7]))
+        lce(kernel, y=bad, rows=np.array([0, 7]))
 
 
-def test_read_only_inputs_are_fine():
+@KERNELS
+def test_read_only_inputs_are_fine(kernel):
     ro = [a.copy() for a in (X, W, b, y)]
     for a in ro:
         a.setflags(write=False)
-    expected = lce()
-    assert lce(X=ro[0], W=ro[1], b=ro[2], y=ro[3]).loss == expected.loss
+    expected = lce(kernel)
+    assert lce(kernel, X=ro[0], W=ro[1], b=ro[2], y=ro[3]).loss == expected.loss
 
 
-def test_tensor_that_requires_grad_names_the_argument():
+@KERNELS
+def test_tensor_that_requires_grad_names_the_argument(kernel):
     class RequiresGrad:
         def __array__(self, dtype=None, copy=None):
             raise RuntimeError("Can't call numpy() on Tensor that requires grad.")
 
     with pytest.raises(TypeError, match="W: cannot be viewed"):
-        lce(W=RequiresGrad())
+        lce(kernel, W=RequiresGrad())
 
 
 @pytest.mark.parametrize("call, error, fragment", [

@@ -6,22 +6,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from training_helpers import (
-    EPOCH_LINE,
-    EPOCHS,
-    LR,
-    assert_meets_the_issue,
-    assert_same_run,
-    full_data,
-    iterators,
-)
+from training_helpers import EPOCH_LINE, assert_meets_the_issue, assert_same_run
 
-from csoftmax import EpochMetrics, SoftmaxRegression
+from csoftmax import EpochMetrics
 
 CHAPTER = Path(__file__).resolve().parents[1] / "examples" / "chapter.py"
 
 
-def test_the_chapters_program_runs_as_a_script(tmp_path):
+def test_the_chapters_program_runs_as_a_script(tmp_path, chapter_run):
     result = subprocess.run([sys.executable, "-W", "error", str(CHAPTER), "--seed", "0"], cwd=tmp_path,
                             capture_output=True, text=True, timeout=600, check=False)
     assert result.returncode == 0, result.stderr
@@ -35,7 +27,4 @@ def test_the_chapters_program_runs_as_a_script(tmp_path):
     figures = tmp_path / "csoftmax-figures"
     assert {p.name for p in figures.iterdir()} == {"training-curves.png", "predictions.png"}
     assert "training-curves.png" in result.stderr and "predictions.png" in result.stderr
-
-    train_iter, test_iter = iterators(full_data(), seed=0)
-    fast = SoftmaxRegression(seed=0).fit(train_iter, test_iter, EPOCHS, LR)
-    assert_same_run(epochs, fast)
+    assert_same_run(epochs, chapter_run.epochs)

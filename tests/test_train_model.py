@@ -104,19 +104,18 @@ def test_progress_reports_pieces_of_the_same_epoch():
     assert {total for _, _, total in calls} == {1000}
 
 
-def test_fused_and_numpy_backends_run_the_same_recipe_on_the_real_data():
-    """The acceptance test of the fast path: 10 epochs of the chapter's recipe on Fashion-MNIST, fused and
-    through the NumPy reference, from the same seed, agree epoch for epoch and reach the issue's numbers."""
-    runs = {}
-    for backend in ("fused", "numpy"):
-        train_iter, test_iter = iterators(full_data(), seed=0)
-        model = SoftmaxRegression(seed=0)
-        runs[backend] = model, model.fit(train_iter, test_iter, EPOCHS, LR, backend=backend)
-    (fused, fused_epochs), (numpy, numpy_epochs) = runs["fused"], runs["numpy"]
+def test_fused_and_numpy_backends_run_the_same_recipe_on_the_real_data(chapter_run):
+    """The acceptance test of the fast path: 10 epochs of the chapter's recipe on Fashion-MNIST, fused (the
+    session's shared run) and through the NumPy reference, from the same seed, agree epoch for epoch and
+    reach the issue's numbers."""
+    fused, fused_epochs = chapter_run.model, chapter_run.epochs
+    train_iter, test_iter = iterators(full_data(), seed=0)
+    numpy_model = SoftmaxRegression(seed=0)
+    numpy_epochs = numpy_model.fit(train_iter, test_iter, EPOCHS, LR, backend="numpy")
     assert_meets_the_issue(fused_epochs)
     assert_meets_the_issue(numpy_epochs)
     assert_same_run(fused_epochs, numpy_epochs)
-    np.testing.assert_allclose(fused.W, numpy.W, atol=2e-4)
+    np.testing.assert_allclose(fused.W, numpy_model.W, atol=2e-4)
     _, test_iter = iterators(full_data())
     assert fused.evaluate(test_iter) == fused_epochs[-1].test_acc
     assert d2l.evaluate_accuracy(fused, test_iter) == pytest.approx(fused.evaluate(test_iter), abs=2e-4)
