@@ -23,7 +23,7 @@ from csoftmax.data import BatchIterator
 THREAD_COUNTS = [1, 2, 3, 4]
 
 # Each shape has enough work (>= 2^20 multiply-adds per batch) for the kernels to use threads
-# (worth_threads in src_cpp/csoftmax/threads.hpp), and several blocks to share out: the single-pass
+# (worth_threads in src_cpp/csoftmax/parallel/threads.hpp), and several blocks to share out: the single-pass
 # kernel cuts a batch into blocks of 128 rows (2, 5, 8 and 32 of them here), the forward into tiles of
 # 16 rows.
 SMALL_C_SHAPES = [(256, 784, 10), (600, 200, 10), (1000, 100, 17), (4096, 64, 5), (130, 100, 100)]
