@@ -253,7 +253,7 @@ def environment(peak_flops):
 
 def run(quick=False, out=RESULTS, problems=tuple(PROBLEMS)):
     threads = os.cpu_count()
-    peak_flops = _core.peak_fma_flops(threads, 500_000 if quick else 2_000_000)
+    peak_flops = _core.peak_fma_flops(threads, 500_000 if quick else 2_000_000)[0]
     results = {"quick": quick, "environment": environment(peak_flops), "problems": []}
     repeats = 1 if quick else 3
     for name in problems:

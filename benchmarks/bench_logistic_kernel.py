@@ -68,7 +68,7 @@ def timings(X8, y, repeats):
     print(f"one pass, n={n} d={d} K={K}: {flops / 1e9:.2f} GFLOP; medians of {repeats} (indicative on a shared machine)")
     for threads in (1, 2):
         csoftmax.set_num_threads(threads)
-        peak32 = _core.peak_fma_flops(threads)
+        peak32 = _core.peak_fma_flops(threads)[0]
         for name, (X, scale) in inputs.items():
             seconds, cpu = pass_seconds(X, y, coef, b, scale, repeats)
             rate = flops / seconds

@@ -102,3 +102,29 @@ def tiled_linear_cross_entropy(
 
 def tiled_plan(B: int, C: int, D: int) -> dict[str, Any]:
     """row_block, class_block, class_groups, logits_bytes, micro_tile; each size in [1, 2^40]."""
+
+# --- register_logistic_regression.cpp ----------------------------------------------------------------
+
+_Design = npt.NDArray[np.float32] | npt.NDArray[np.float64] | npt.NDArray[np.uint8]
+_F64 = npt.NDArray[np.float64]
+
+def logistic_loss_gradient(
+    X: _Design,
+    y: npt.NDArray[np.integer],
+    sample_weight: _F64 | None,
+    coef: _F64,
+    intercept: _F64 | None,
+    x_scale: float,
+) -> tuple[float, _F64, _F64 | None]:
+    """(Σ w·loss, its gradient in coef, in intercept or None) in one pass over X; one coef row: binomial."""
+
+def logistic_hessian_product(
+    X: _Design,
+    sample_weight: _F64 | None,
+    coef: _F64,
+    intercept: _F64 | None,
+    V: _F64,
+    V_intercept: _F64 | None,
+    x_scale: float,
+) -> tuple[_F64, _F64 | None]:
+    """The Hessian of the loss sum times (V, V_intercept) in one pass over X."""
