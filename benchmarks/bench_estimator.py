@@ -251,11 +251,11 @@ def environment(peak_flops):
     return env
 
 
-def run(quick=False, out=RESULTS, problems=tuple(PROBLEMS)):
+def run(quick=False, out=RESULTS, problems=tuple(PROBLEMS), repeats=None):
     threads = os.cpu_count()
     peak_flops = _core.peak_fma_flops(threads, 500_000 if quick else 2_000_000)[0]
     results = {"quick": quick, "environment": environment(peak_flops), "problems": []}
-    repeats = 1 if quick else 3
+    repeats = repeats or (1 if quick else 3)
     for name in problems:
         results["problems"].append(bench_problem(name, quick, repeats, peak_flops))
     print_report(results)
@@ -297,12 +297,15 @@ def main(argv=None):
     parser.add_argument("--problem", choices=list(PROBLEMS), action="append",
                         help="run only this problem (repeatable; default: all)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="directory for bench_estimator.json")
+    parser.add_argument("--repeats", type=int, help="timed fits per contender (default: 3; --quick: 1)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         child(json.loads(args.child))
         return
-    run(quick=args.quick, out=args.out, problems=tuple(args.problem or PROBLEMS))
+    if args.repeats is not None and args.repeats < 1:
+        parser.error("--repeats: expected a positive integer")
+    run(quick=args.quick, out=args.out, problems=tuple(args.problem or PROBLEMS), repeats=args.repeats)
 
 
 if __name__ == "__main__":
