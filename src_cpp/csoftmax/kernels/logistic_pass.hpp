@@ -193,8 +193,11 @@ inline void tile_forward(double* z, vdouble* acc, const double* tile, const doub
       });
     }
   }
-  for (int r = 0; r < kTileRows; ++r)
-    for (int64_t c = 0; c < M; ++c) z[r * M + c] = hsum(acc[r * M + c]) + bias[c];
+  for (int r = 0; r < kTileRows; ++r) {
+    int64_t c = 0;
+    for (; c + kLanes <= M; c += kLanes) store(z + r * M + c, simd::transpose_sum(acc + r * M + c) + load(bias + c));
+    for (; c < M; ++c) z[r * M + c] = hsum(acc[r * M + c]) + bias[c];
+  }
 }
 
 // out[c * dp + j] += sum_r g[r * K + c] * tile[r * dp + j]   for c < NC, j < length, rows summed in order
