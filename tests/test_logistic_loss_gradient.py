@@ -95,6 +95,13 @@ def test_many_slabs_of_fashion_mnist_shape():
     check_loss_gradient(*problem(4003, 784, 10, np.float32, "F"))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.uint8], ids=["f32", "u8"])
+def test_many_classes_of_linear_probe_shape(dtype):
+    # K = 100 (a linear probe's class count): many class tiles, logits reduced 8 classes at a time with
+    # a 4-class tail, several 32-row tiles and a short last one, a feature tail.
+    check_loss_gradient(*problem(333, 70, 100, dtype, "C"))
+
+
 @pytest.mark.parametrize("K", [1, 3])
 def test_extreme_logits_stay_finite_and_exact(K):
     # Logits of +-1e4: exp of an unshifted logit overflows; the losses are exactly 1e4 or 0.

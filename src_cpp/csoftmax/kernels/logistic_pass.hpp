@@ -41,14 +41,19 @@ using simd::load;
 using simd::store;
 using simd::vdouble;
 
-// Rows per tile, a whole number of the forward's register tiles (kRowTile rows): 16 rows share each
-// load of a parameter vector. A packed tile (16 x 784 float64 = 100 KB) stays in L2 between the
-// forward and the gradient update; both walk it in chunks of kChunk features, so that a chunk of the
-// tile and of a block of parameter rows sit in L1 together (16 + 5 rows of 128 float64 = 21 KB; 48 KB
-// L1d). Without the chunks, every register tile streamed whole rows from L2 and L2 bandwidth bound
-// the pass.
-inline constexpr int kTileRows = 16;
+// Rows per tile, a whole number of the forward's register tiles (kRowTile rows). The update out +=
+// g^T tile has the tile's rows as its inner dimension, so each tile loads and stores the whole
+// partial (K x d float64: 400 KB at K = 100, d = 512, in L2): 32 rows halve that traffic against 16
+// (measured on the Intel Xeon, 1 thread, float32: 50000 x 512, K = 100, 245 -> 210 ms; 60000 x 784,
+// K = 10, 63 -> 62 ms; 64 rows gained nothing more, as a chunk of the tile then outgrows L1). A packed
+// tile (32 x 784 float64 = 200 KB) stays in L2 between the forward and the gradient update; both walk
+// it in chunks of kChunk features, so that a chunk of a register tile's rows and of a block of
+// parameter rows sit in L1 together (48 KB L1d). Without the chunks, every register tile streamed whole
+// rows from L2 and L2 bandwidth bound the pass.
+inline constexpr int kTileRows = 32;
 inline constexpr int64_t kChunk = 128;
+// F-ordered float32 X: how far ahead (rows) the packing prefetches each column's lines (see pack_tile).
+inline constexpr int64_t kColumnPrefetchRows = 64;
 static_assert(kTileRows % kRowTile == 0, "a tile is a whole number of register tiles");
 static_assert(kChunk % 16 == 0, "chunks are whole vectors at any width");
 
@@ -97,18 +102,20 @@ inline void pack_tile(double* tile, const MatrixView<T>& X, int64_t begin, int r
     for (int r = 0; r < rows; ++r) widen_row(tile + r * dp, X.data + (begin + r) * X.row_stride, d, x_scale);
   } else if constexpr (std::is_same_v<T, float>) {
     if (rows == kTileRows) {  // F order, float32: 16 x 16 blocks transposed in registers
-      static_assert(kTileRows == 16, "the transpose covers 16 rows");
+      static_assert(kTileRows % 16 == 0, "the transpose covers 16 rows at a time");
       float block[16 * 16];
-      for (int64_t j0 = 0; j0 < d; j0 += 16) {
-        const int width = static_cast<int>(std::min<int64_t>(16, d - j0));
-        const float* lines = X.data + begin + j0 * X.col_stride;
-        // These columns' piece of the tile 4 ahead: a line per column is more streams than the
-        // hardware prefetcher follows (measured: a pass over F-ordered X about 15% shorter).
-        if (begin + 5 * kTileRows <= X.rows)
-          for (int l = 0; l < width; ++l) __builtin_prefetch(lines + l * X.col_stride + 4 * kTileRows);
-        gemm::detail::transpose_lines16(block, 16, lines, X.col_stride, width, 16);
-        for (int r = 0; r < kTileRows; ++r) widen_row(tile + r * dp + j0, block + r * 16, width, x_scale);
-      }
+      for (int r0 = 0; r0 < kTileRows; r0 += 16)
+        for (int64_t j0 = 0; j0 < d; j0 += 16) {
+          const int width = static_cast<int>(std::min<int64_t>(16, d - j0));
+          const float* lines = X.data + begin + r0 + j0 * X.col_stride;
+          // These columns' lines kColumnPrefetchRows rows ahead: a line per column is more streams than
+          // the hardware prefetcher follows (measured at 16-row tiles, 4 tiles ahead: a pass over
+          // F-ordered X about 15% shorter).
+          if (begin + r0 + kColumnPrefetchRows + 16 <= X.rows)
+            for (int l = 0; l < width; ++l) __builtin_prefetch(lines + l * X.col_stride + kColumnPrefetchRows);
+          gemm::detail::transpose_lines16(block, 16, lines, X.col_stride, width, 16);
+          for (int r = 0; r < 16; ++r) widen_row(tile + (r0 + r) * dp + j0, block + r * 16, width, x_scale);
+        }
     } else {
       pack_columns(tile, X, begin, rows, dp, x_scale);
     }
@@ -118,6 +125,29 @@ inline void pack_tile(double* tile, const MatrixView<T>& X, int64_t begin, int r
   for (int r = 0; r < rows; ++r) std::fill(tile + r * dp + d, tile + (r + 1) * dp, 0.0);
   std::fill(tile + rows * dp, tile + kTileRows * dp, 0.0);
 }
+
+// The next tile's rows of C-ordered X, prefetched into L2 a few cache lines per step of this tile's
+// forward. The hardware prefetcher runs ahead only of a stream being read, and the forward and update
+// read no X: without this the packing waited for memory (a third of the pass at K = 10).
+struct TilePrefetch {
+  const char* next = nullptr;
+  const char* end = nullptr;
+  int64_t lines_per_step = 0;
+  static constexpr int64_t kLine = 64;
+
+  // Rows [begin, end_row) of X, spread over `steps` calls of step(); nothing for F order (pack_tile
+  // prefetches its columns itself) or an empty range.
+  template <typename T>
+  TilePrefetch(const MatrixView<T>& X, int64_t begin, int64_t end_row, int64_t steps) {
+    if (X.col_stride != 1 || begin >= end_row) return;
+    next = reinterpret_cast<const char*>(X.data + begin * X.row_stride);
+    end = reinterpret_cast<const char*>(X.data + end_row * X.row_stride);
+    lines_per_step = ((end - next) / kLine + steps) / steps;
+  }
+  void step() {
+    for (int64_t i = 0; i < lines_per_step && next < end; ++i, next += kLine) __builtin_prefetch(next, 0, 2);
+  }
+};
 
 // acc[r * M + c] += the lane-wise products <tile row r, p row c> over `length` features (a chunk),
 // for r < R, c < NC; tile rows and p rows have stride dp. The lanes are summed once, after all chunks.
@@ -141,23 +171,33 @@ inline void dot_block(vdouble* acc, int64_t M, const double* tile, const double*
     for (int c = 0; c < NC; ++c) acc[r * M + c] = sum[r][c];
 }
 
+// The number of dot_block calls in tile_forward: the steps a TilePrefetch is spread over.
+inline int64_t forward_steps(int64_t M, int64_t dp) {
+  return (dp + kChunk - 1) / kChunk * ((M + kClassTile - 1) / kClassTile) * (kTileRows / kRowTile);
+}
+
 // z (kTileRows, M) = tile . P^T + bias,  P (M, dp); acc is scratch for kTileRows * M vectors.
 inline void tile_forward(double* z, vdouble* acc, const double* tile, const double* P, const double* bias, int64_t M,
-                         int64_t dp) {
+                         int64_t dp, TilePrefetch& prefetch) {
   std::fill(acc, acc + kTileRows * M, vdouble{});
   for (int64_t j0 = 0; j0 < dp; j0 += kChunk) {
     const int64_t length = std::min(kChunk, dp - j0);
     for (int64_t c0 = 0; c0 < M; c0 += kClassTile) {
       const int nc = static_cast<int>(std::min<int64_t>(kClassTile, M - c0));
       with_class_tile(nc, [&](auto classes) {
-        for (int r = 0; r < kTileRows; r += kRowTile)
+        for (int r = 0; r < kTileRows; r += kRowTile) {
+          prefetch.step();
           dot_block<kRowTile, decltype(classes)::value>(acc + r * M + c0, M, tile + r * dp + j0, P + c0 * dp + j0, dp,
                                                         length);
+        }
       });
     }
   }
-  for (int r = 0; r < kTileRows; ++r)
-    for (int64_t c = 0; c < M; ++c) z[r * M + c] = hsum(acc[r * M + c]) + bias[c];
+  for (int r = 0; r < kTileRows; ++r) {
+    int64_t c = 0;
+    for (; c + kLanes <= M; c += kLanes) store(z + r * M + c, simd::transpose_sum(acc + r * M + c) + load(bias + c));
+    for (; c < M; ++c) z[r * M + c] = hsum(acc[r * M + c]) + bias[c];
+  }
 }
 
 // out[c * dp + j] += sum_r g[r * K + c] * tile[r * dp + j]   for c < NC, j < length, rows summed in order
@@ -302,7 +342,8 @@ inline void linear_pass(PassOutput& result, const MatrixView<T>& X, double x_sca
     for (int64_t begin = s * plan.rows_per_slab; begin < end; begin += kTileRows) {
       const int rows = static_cast<int>(std::min<int64_t>(kTileRows, end - begin));
       pack_tile(work.tile.data(), X, begin, rows, dp, x_scale);
-      tile_forward(work.z.data(), work.acc.data(), work.tile.data(), P, bias, M, dp);
+      TilePrefetch next_tile(X, begin + rows, std::min(n, begin + rows + kTileRows), forward_steps(M, dp));
+      tile_forward(work.z.data(), work.acc.data(), work.tile.data(), P, bias, M, dp, next_tile);
       for (int r = 0; r < rows; ++r) {
         double* g = work.g.data() + r * K;
         loss += row(begin + r, work.z.data() + r * M, g);

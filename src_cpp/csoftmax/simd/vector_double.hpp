@@ -29,6 +29,34 @@ inline double hsum(vdouble v) {  // halves first, a fixed order
   return buffer[0];
 }
 
+// result[i] = hsum(v[i]) for kDoubleWidth vectors, bit for bit (the same halves-first tree), in 22
+// shuffles and adds on AVX-512 instead of 8 separate reductions through memory.
+inline vdouble transpose_sum(const vdouble* v) {
+#if defined(__AVX512F__)
+  // Level 1, lanes i + 4 (256-bit halves): pairs[k] = [v[2k] lanes 0-3 sums | v[2k+1] lanes 0-3 sums].
+  __m512d pairs[4];
+  for (int k = 0; k < 4; ++k) {
+    const __m512d a = (__m512d)v[2 * k], b = (__m512d)v[2 * k + 1];
+    pairs[k] = _mm512_add_pd(_mm512_shuffle_f64x2(a, b, _MM_SHUFFLE(1, 0, 1, 0)),
+                             _mm512_shuffle_f64x2(a, b, _MM_SHUFFLE(3, 2, 3, 2)));
+  }
+  // Level 2, lanes i + 2: quads[k] = the two partial sums of v[4k .. 4k + 4), 128 bits each.
+  __m512d quads[2];
+  for (int k = 0; k < 2; ++k) {
+    const __m512d a = pairs[2 * k], b = pairs[2 * k + 1];
+    quads[k] = _mm512_add_pd(_mm512_shuffle_f64x2(a, b, _MM_SHUFFLE(2, 0, 2, 0)),
+                             _mm512_shuffle_f64x2(a, b, _MM_SHUFFLE(3, 1, 3, 1)));
+  }
+  // Level 3, lanes i + 1: sums in the order 0 4 1 5 2 6 3 7, put back in order.
+  const __m512d sums = _mm512_add_pd(_mm512_unpacklo_pd(quads[0], quads[1]), _mm512_unpackhi_pd(quads[0], quads[1]));
+  return (vdouble)_mm512_permutexvar_pd(_mm512_setr_epi64(0, 2, 4, 6, 1, 3, 5, 7), sums);
+#else
+  vdouble result;
+  for (int i = 0; i < kDoubleWidth; ++i) result[i] = hsum(v[i]);
+  return result;
+#endif
+}
+
 // exp(x) in float64, within ~2 ulp, for the shifted logits x <= 0 of a softmax (correct up to x = 709). x = n ln2 + r with |r| <= ln2 / 2, and e^r by its Taylor series to r^13, whose
 // truncation error (0.35^14 / 14! ~ 4e-18) is below half an ulp; no division. Below -708.39 the true
 // result is subnormal or zero and 0 is returned (-inf gives 0: padding lanes add nothing). NaN in,
