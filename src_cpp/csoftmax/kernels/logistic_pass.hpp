@@ -33,7 +33,7 @@
 
 namespace csoftmax::logistic {
 
-// The float64 vectors of simd_double.hpp, by short names.
+// The float64 vectors of simd/vector_double.hpp, by short names.
 inline constexpr int kLanes = simd::kDoubleWidth;
 using simd::broadcast;
 using simd::hsum;
