@@ -14,6 +14,7 @@ import os
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,13 +29,14 @@ from .data import (
     FASHION_MNIST_LABELS,
     DataNotFoundError,
     FashionMNIST,
+    PIXEL_SCALE,
     FashionMNISTError,
     load_data_fashion_mnist,
     load_fashion_mnist,
 )
 from .models.metrics import EpochMetrics, confusion_matrix, risk_coverage
 from .models.softmax_regression import BACKENDS, SoftmaxRegression
-from .models.recipe import RecipeResult, train_recipe
+from .models.recipe import train_recipe
 
 DEBUG_ENV = "CSOFTMAX_DEBUG"  # set to show the traceback of an unexpected error
 
@@ -139,19 +141,45 @@ def add_data_source_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sample", action="store_true", help="use the embedded sample (6,000 / 1,000 images)")
 
 
+# Each solver's own flags, with their defaults: given with the other solver, a flag is an error.
+SGD_DEFAULTS = {"epochs": 10, "batch_size": 256, "lr": 0.1, "seed": 0, "backend": "fused"}
+FULL_BATCH_DEFAULTS = {"C": 1.0, "tol": 1e-4, "max_iter": 1000}
+SOLVERS = ("sgd", "lbfgs", "newton-cg")
+
+
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--epochs", type=_count, default=10, help="passes over the training set (10)")
-    parser.add_argument("--batch-size", type=_count, default=256, help="examples per minibatch (256)")
-    parser.add_argument("--lr", type=_positive_number, default=0.1, help="learning rate of SGD (0.1)")
-    parser.add_argument("--seed", type=_seed, default=0, help="seeds the initial weights and the shuffles (0)")
-    parser.add_argument("--backend", choices=BACKENDS, default="fused",
-                        help="fused: the C++ kernel; numpy: the same recipe through csoftmax.reference (fused)")
+    parser.add_argument("--solver", choices=SOLVERS, default="sgd",
+                        help="sgd: the chapter's minibatch SGD (default); lbfgs, newton-cg: "
+                             "csoftmax.LogisticRegression, scikit-learn's objective fitted to convergence")
+    sgd = parser.add_argument_group("--solver sgd (the chapter's recipe)")
+    sgd.add_argument("--epochs", type=_count, help="passes over the training set (10)")
+    sgd.add_argument("--batch-size", type=_count, help="examples per minibatch (256)")
+    sgd.add_argument("--lr", type=_positive_number, help="learning rate of SGD (0.1)")
+    sgd.add_argument("--seed", type=_seed, help="seeds the initial weights and the shuffles (0)")
+    sgd.add_argument("--backend", choices=BACKENDS,
+                     help="fused: the C++ kernel; numpy: the same recipe through csoftmax.reference (fused)")
+    full = parser.add_argument_group("--solver lbfgs / newton-cg (needs scikit-learn and SciPy: csoftmax[sklearn])")
+    full.add_argument("--C", type=_positive_number, help="inverse regularization strength, as scikit-learn's (1.0)")
+    full.add_argument("--tol", type=_positive_number, help="stopping tolerance, as scikit-learn's (1e-4)")
+    full.add_argument("--max-iter", type=_count, help="iterations at most (1000)")
     parser.add_argument("--threads", type=_thread_count, metavar="N",
                         help="threads of csoftmax's kernels (default: all cores; NumPy's BLAS is not affected)")
     add_data_source_arguments(parser)
     parser.add_argument("--out", metavar="DIR", help=f"write the run's files here (default: a new folder in ./{RUNS_DIR}/)")
     parser.add_argument("--metrics", metavar="PATH", help="also write the metrics (as in metrics.json) to PATH")
     parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
+
+
+def _solver_settings(args: argparse.Namespace) -> None:
+    """Fill in the chosen solver's defaults; refuse the other solver's flags rather than ignore them."""
+    own, other = (SGD_DEFAULTS, FULL_BATCH_DEFAULTS) if args.solver == "sgd" else (FULL_BATCH_DEFAULTS, SGD_DEFAULTS)
+    given = [name for name in other if getattr(args, name) is not None]
+    if given:
+        flags = ", ".join("--" + name.replace("_", "-") for name in given)
+        raise CommandError(f"{flags}: not a setting of --solver {args.solver}")
+    for name, default in own.items():
+        if getattr(args, name) is None:
+            setattr(args, name, default)
 
 
 def _data_source(args: argparse.Namespace) -> dict:
@@ -210,14 +238,18 @@ class _EpochProgress:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    _solver_settings(args)
     source = _data_source(args)
-    out = _writable_dir(Path(args.out), "--out") if args.out else _new_run_dir(args.backend)
+    out = _writable_dir(Path(args.out), "--out") if args.out else \
+        _new_run_dir(args.backend if args.solver == "sgd" else args.solver)
     for name in RUN_FILE_NAMES:
         _writable_file(out / name, "--out")
     metrics_path = _writable_file(Path(args.metrics), "--metrics") if args.metrics else None
     if args.threads:
         set_num_threads(args.threads)
     say = (lambda *lines: None) if args.quiet else (lambda *lines: print(*lines, sep="\n", flush=True))
+    if args.solver != "sgd":
+        return run_train_full_batch(args, source, out, metrics_path, say)
     progress = _EpochProgress(sys.stderr) if not args.quiet and sys.stderr.isatty() else None
 
     from .d2l.plot import training_animator  # matplotlib only for the commands that draw
@@ -237,12 +269,8 @@ def run_train(args: argparse.Namespace) -> int:
         f"{args.backend} backend{threads}")
     result = train_recipe(train_iter, test_iter, args.epochs, args.lr, args.seed, backend=args.backend,
                           callback=on_epoch, progress=progress)
-    written = [out / CURVES, *write_run_files(result, out)]
-    document = json.dumps(result.metrics_document(), indent=2) + "\n"
-    (out / METRICS).write_text(document, encoding="utf-8")
-    written.append(out / METRICS)
-    if metrics_path is not None:
-        metrics_path.write_text(document, encoding="utf-8")
+    written = [out / CURVES, *write_run_files(result.model, result.test_iter, out)]
+    written.append(write_metrics(result.metrics_document(), out, metrics_path))
     last = result.epochs[-1]
     say(f"trained in {result.train_seconds:.3f} s ({args.backend} backend): train loss {last.train_loss:.4f}, "
         f"train acc {last.train_acc:.4f}, test acc {last.test_acc:.4f}",
@@ -261,11 +289,64 @@ def _dataset_line(train_iter, test_iter) -> str:
             f"test images, from {train_iter.source}")
 
 
-def write_run_files(result: RecipeResult, out: Path) -> list[Path]:
+def run_train_full_batch(args: argparse.Namespace, source: dict, out: Path, metrics_path: Path | None, say) -> int:
+    """`csoftmax train --solver lbfgs|newton-cg`: csoftmax.LogisticRegression on pixels / 255, to
+    convergence, printing the objective and the largest gradient entry after every iteration."""
+    try:
+        from .models.logistic_regression import LogisticRegression
+    except ImportError as exc:
+        raise CommandError(f"--solver {args.solver} needs scikit-learn and SciPy: pip install \"csoftmax[sklearn]\" "
+                           f"({exc})") from exc
+    from sklearn.exceptions import ConvergenceWarning
+
+    from .d2l.plot import plot_objective_curve
+
+    train_iter, test_iter = load_data_fashion_mnist(256, **source)
+    X = train_iter.images.astype(np.float32) * np.float32(PIXEL_SCALE)  # pixels / 255, as scikit-learn users have them
+    say(f"logistic regression on {_dataset_line(train_iter, test_iter)}",
+        f"solver {args.solver}, C {args.C:g}, tol {args.tol:g}, max_iter {args.max_iter}, {get_num_threads()} threads")
+    estimator = LogisticRegression(C=args.C, tol=args.tol, max_iter=args.max_iter, solver=args.solver,
+                                   verbose=0 if args.quiet else 1)
+    start = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        estimator.fit(X, train_iter.labels)
+    seconds = time.perf_counter() - start
+    converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
+    model = SoftmaxRegression.from_weights(estimator.coef_.T, estimator.intercept_)
+    train_acc = float((model.predict(train_iter.images) == train_iter.labels).mean())
+    test_acc = float((model.predict(test_iter.images) == test_iter.labels).mean())
+    written = [plot_objective_curve(estimator.objective_curve_, path=out / CURVES), *write_run_files(model, test_iter, out)]
+    document = {
+        "solver": args.solver, "C": args.C, "tol": args.tol, "max_iter": args.max_iter,
+        "dataset": {"source": train_iter.source, "train": int(train_iter.num_examples),
+                    "test": int(test_iter.num_examples)},
+        "iterations": int(estimator.n_iter_[0]), "converged": converged,
+        "objective": float(estimator.objective_curve_[-1]), "objective_curve": estimator.objective_curve_.tolist(),
+        "train_acc": train_acc, "test_acc": test_acc, "fit_seconds": seconds,
+    }
+    written.append(write_metrics(document, out, metrics_path))
+    stopped = "converged" if converged else f"stopped at max_iter={args.max_iter} before converging"
+    say(f"fitted in {seconds:.2f} s, {estimator.n_iter_[0]} iterations ({stopped}): objective "
+        f"{document['objective']:.6f}, train acc {train_acc:.4f}, test acc {test_acc:.4f}",
+        f"wrote {out}{os.sep}: {' '.join(path.name for path in written)}"
+        + (f"; metrics also in {metrics_path}" if metrics_path is not None else ""))
+    return 0
+
+
+def write_metrics(document: dict, out: Path, metrics_path: Path | None) -> Path:
+    """metrics.json in the run folder, and the same at --metrics PATH when given."""
+    text = json.dumps(document, indent=2) + "\n"
+    (out / METRICS).write_text(text, encoding="utf-8")
+    if metrics_path is not None:
+        metrics_path.write_text(text, encoding="utf-8")
+    return out / METRICS
+
+
+def write_run_files(model: SoftmaxRegression, test_iter, out: Path) -> list[Path]:
     """The trained model and its figures: predictions, weight templates, confusion matrix, risk–coverage."""
     from .d2l.plot import plot_confusion_matrix, plot_risk_coverage, plot_weight_templates, predict_ch3
 
-    model, test_iter = result.model, result.test_iter
     model.save(out / MODEL)
     probabilities = model.predict_proba(test_iter.images)
     predict_ch3(model, test_iter, n=10, path=out / PREDICTIONS)

@@ -213,3 +213,73 @@ def test_python_dash_m_train_help(tmp_path):
     for flag in ("--epochs", "--batch-size", "--lr", "--seed", "--backend", "--threads", "--data-dir", "--sample",
                  "--out", "--metrics", "--quiet"):
         assert flag in result.stdout
+
+
+# --- csoftmax train --solver lbfgs | newton-cg: csoftmax.LogisticRegression ------------------------------
+
+
+def test_full_batch_solver_trains_with_progress_and_writes_the_run_folder(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--solver", "lbfgs", "--C", "0.5", "--max-iter", "15", "--sample", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    iterations = re.findall(r"^iteration +(\d+): objective ([0-9.]+), max \|gradient\| ([0-9.e+-]+)$", printed, re.M)
+    assert [int(i) for i, _, _ in iterations] == list(range(1, 16))
+    assert "stopped at max_iter=15 before converging" in printed
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        ["curves.png", "predictions.png", "weights.png", "confusion.png", "risk-coverage.png", "model.npz",
+         "metrics.json"])
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["solver"] == "lbfgs" and metrics["C"] == 0.5 and metrics["iterations"] == 15
+    assert not metrics["converged"]
+    curve = metrics["objective_curve"]
+    assert len(curve) == 16 and curve[-1] == metrics["objective"] and curve[-1] < curve[0]
+    assert [float(value) for _, value, _ in iterations] == pytest.approx(curve[1:], rel=1e-9)
+    # The saved model is a SoftmaxRegression of the fitted weights: `csoftmax predict` reads it and
+    # finds, through its own path, the test accuracy the run reported.
+    model = SoftmaxRegression.load(out / "model.npz")
+    assert model.W.shape == (784, 10)
+    assert main(["predict", "--model", str(out / "model.npz"), "--sample"]) == 0
+    accuracy = float(re.search(r"test accuracy ([0-9.]+)", capsys.readouterr().out).group(1))
+    assert accuracy == pytest.approx(metrics["test_acc"], abs=1e-4)
+
+
+def test_full_batch_objective_is_scikit_learns(tmp_path):
+    """The run's final objective is scikit-learn's objective at the saved coefficients, recomputed here."""
+    from scipy.special import logsumexp
+
+    from csoftmax.data import load_fashion_mnist
+
+    out = tmp_path / "run"
+    assert main(["train", "--solver", "newton-cg", "--C", "1", "--max-iter", "4", "--sample", "--quiet",
+                 "--out", str(out)]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    model = SoftmaxRegression.load(out / "model.npz")  # float32 copies of the coefficients
+    data = load_fashion_mnist(sample=True)
+    X = data.train_images.astype(np.float64) / 255
+    Z = X @ model.W.astype(np.float64) + model.b.astype(np.float64)
+    loss = np.mean(logsumexp(Z, axis=1) - Z[np.arange(len(Z)), data.train_labels])
+    objective = loss + np.sum(model.W.astype(np.float64) ** 2) / (2 * 1.0 * len(X))
+    assert objective == pytest.approx(metrics["objective"], rel=1e-5)  # float32 rounding of the saved model
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "--solver", "lbfgs", "--epochs", "3"], "--epochs: not a setting of --solver lbfgs"),
+    (["train", "--solver", "newton-cg", "--lr", "0.1", "--backend", "numpy"],
+     "--lr, --backend: not a setting of --solver newton-cg"),
+    (["train", "--C", "2"], "--C: not a setting of --solver sgd"),
+])
+def test_the_other_solvers_flags_are_refused_before_training(argv, message, tmp_path, capsys):
+    assert main([*argv, "--out", str(tmp_path / "run")]) != 0
+    assert message in one_line_error(capsys)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "--solver", "lbfgs", "--C", "0"], "argument --C: expected a positive finite number, got 0.0"),
+    (["train", "--solver", "lbfgs", "--max-iter", "0"], "argument --max-iter: expected a positive integer, got 0"),
+    (["train", "--solver", "sag"], "argument --solver: invalid choice: 'sag'"),
+])
+def test_bad_full_batch_flags_end_in_one_line(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    assert message in one_line_error(capsys)

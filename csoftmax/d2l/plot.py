@@ -31,6 +31,7 @@ __all__ = [
     "figure_dir",
     "in_notebook",
     "plot_confusion_matrix",
+    "plot_objective_curve",
     "plot_risk_coverage",
     "plot_weight_templates",
     "predict_ch3",
@@ -185,6 +186,20 @@ def training_animator(num_epochs: int, path: str | os.PathLike | None = None, fm
     # One epoch would make xlim [1, 1], which matplotlib refuses with a warning.
     return Animator(xlabel="epoch", xlim=[1, max(num_epochs, 2)], ylim=[0.3, 0.9],
                     legend=["train loss", "train acc", "test acc"], path=path, fmt=fmt, name="training-curves")
+
+
+def plot_objective_curve(objective_curve, *, path: str | os.PathLike | None = None) -> Path | None:
+    """The objective of a full-batch fit (csoftmax.LogisticRegression.objective_curve_) per iteration."""
+    curve = np.asarray(objective_curve, dtype=np.float64)
+    fig = Figure(figsize=(4.5, 3.2), layout="constrained")
+    ax = fig.subplots()
+    ax.plot(np.arange(len(curve)), curve, "-")
+    ax.set_yscale("log")
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("objective")
+    ax.set_title(f"Objective (final {curve[-1]:.6f})")
+    ax.grid(which="both")
+    return _publish(fig, path, "curves.png")
 
 
 def _image_grid(imgs, num_rows: int, num_cols: int, titles, scale: float):

@@ -196,6 +196,17 @@ class SoftmaxRegression:
         W, b = arrays["W"], arrays["b"]
         if not (np.isfinite(W).all() and np.isfinite(b).all()):
             raise ModelFileError(f"{path}: W or b holds non-finite values")
+        return cls.from_weights(W, b)
+
+    @classmethod
+    def from_weights(cls, W, b) -> SoftmaxRegression:
+        """A model of given weights W (num_inputs, num_outputs) and bias b (num_outputs,), e.g. a
+        LogisticRegression's coef_.T and intercept_ fitted on pixels / 255: predictions of the uint8
+        images then are the same."""
+        W = np.asarray(W, dtype=np.float32)
+        b = np.asarray(b, dtype=np.float32)
+        if W.ndim != 2 or b.shape != (W.shape[1],):
+            raise ValueError(f"W, b: expected shapes (D, C) and (C,), got {W.shape} and {b.shape}")
         model = cls.__new__(cls)
         model._set_parameters(W, b)
         return model
