@@ -49,9 +49,16 @@ def _as_float_array(value, name, ndim):
     return a
 
 
+def _contiguous(a, dtype=None):
+    """a as a C-contiguous, aligned array of `dtype` (a copy only where it is not one already): the
+    kernels load elements through typed pointers, which a misaligned buffer (an odd byte offset, an
+    array unpickled by Dask) would make undefined."""
+    return np.require(a, dtype=dtype, requirements=["C", "A"])
+
+
 def _as_float32(value, name, ndim):
     """A C-contiguous float32 array with `ndim` dimensions; other float dtypes are converted."""
-    return np.ascontiguousarray(_as_float_array(value, name, ndim), dtype=np.float32)
+    return _contiguous(_as_float_array(value, name, ndim), np.float32)
 
 
 def _as_features(value, name="X"):
@@ -60,7 +67,7 @@ def _as_features(value, name="X"):
     if a.dtype == np.uint8:
         if a.ndim != 2:
             raise ValueError(f"{name}: expected 2 dimensions (batch, features), got shape {a.shape}")
-        return np.ascontiguousarray(a)
+        return _contiguous(a)
     if a.dtype.kind != "f":
         raise TypeError(f"{name}: expected float or uint8, got dtype {a.dtype}")
     return _as_float32(a, name, 2)
@@ -75,7 +82,7 @@ def _as_labels(value, name):
         raise ValueError(f"{name}: expected 1 dimension(s), got shape {a.shape}")
     if a.dtype == np.uint64 and a.size and a.max() > np.iinfo(np.int64).max:
         raise ValueError(f"{name}: values too large for int64")
-    return np.ascontiguousarray(a, dtype=np.int64)
+    return _contiguous(a, np.int64)
 
 
 def _as_rows(rows):
@@ -191,9 +198,9 @@ def _as_weights(W, layout):
         raise ValueError(f"layout: must be 'DC' (W is (D, C), the chapter's) or 'CD' (W is (C, D), like "
                          f"torch.nn.Linear.weight), got {layout!r}")
     a = _as_float_array(W, "W", 2)
-    if a.dtype == np.float32 and not a.flags.c_contiguous and a.T.flags.c_contiguous:
+    if a.dtype == np.float32 and a.flags.aligned and not a.flags.c_contiguous and a.T.flags.c_contiguous:
         return a.T, _other_layout(layout)  # a transposed view: read it in place, in the other layout
-    return np.ascontiguousarray(a, dtype=np.float32), layout
+    return _contiguous(a, np.float32), layout
 
 
 def _check_weight_shape(W, layout, D):
@@ -370,6 +377,8 @@ def _as_design_matrix(X):
     if not (a.flags.c_contiguous or a.flags.f_contiguous):
         raise ValueError("X: expected a C- or F-contiguous array; this kernel reads X in place and never copies "
                          "it (convert it once, e.g. with np.ascontiguousarray)")
+    if not a.flags.aligned:  # e.g. a block Dask unpickled into an odd offset: one copy, the kernel needs aligned loads
+        a = np.require(a, requirements=["A", "F" if a.flags.f_contiguous and not a.flags.c_contiguous else "C"])
     return a
 
 
@@ -378,7 +387,7 @@ def _as_finite_float64(value, name, shape):
     a = _as_float_array(value, name, len(shape))
     if a.shape != shape:
         raise ValueError(f"{name}: expected shape {shape}, got {a.shape}")
-    a = np.ascontiguousarray(a, dtype=np.float64)
+    a = _contiguous(a, np.float64)
     if not np.isfinite(a).all():
         raise ValueError(f"{name}: contains NaN or infinity")
     return a
@@ -410,8 +419,8 @@ def _as_class_codes(y, n, classes):
         i = int(np.argmax(bad))
         raise ValueError(f"y: label {a[i]} at position {i} is outside [0, {classes})"
                          + (" (one coef row: the binomial loss, labels 0 and 1)" if classes == 2 else ""))
-    if a.dtype not in (np.dtype(np.int32), np.dtype(np.int64)) or not a.flags.c_contiguous:
-        a = np.ascontiguousarray(a, dtype=np.int64)
+    if a.dtype not in (np.dtype(np.int32), np.dtype(np.int64)) or not a.flags.c_contiguous or not a.flags.aligned:
+        a = _contiguous(a, np.int64)
     return a
 
 

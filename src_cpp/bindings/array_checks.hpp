@@ -26,6 +26,15 @@ inline std::string shape_string(const py::array& a) {
 }
 
 // A C-contiguous array of exactly dtype T with `ndim` dimensions; `writable` when the kernel writes it.
+// The kernels load T through T*: its address must be a multiple of alignof(T). A NumPy array need not
+// be (a view at an odd byte offset, a buffer unpickled by Dask), and reading it would be undefined.
+template <typename T>
+inline void require_aligned(const py::array& a, const char* name) {
+  if (reinterpret_cast<std::uintptr_t>(a.data()) % alignof(T) != 0)
+    throw py::value_error(std::string(name) + ": the array's data is not aligned to its dtype (copy it, e.g. "
+                          "with np.require(a, requirements='A'))");
+}
+
 template <typename T>
 inline void require(const py::array& a, const char* name, int ndim, bool writable = false) {
   // isinstance<array_t<T>> compares dtypes by equivalence (numpy's PyArray_EquivTypes): any uint8,
@@ -39,6 +48,7 @@ inline void require(const py::array& a, const char* name, int ndim, bool writabl
   if (!(a.flags() & py::array::c_style))
     throw py::value_error(std::string(name) + ": expected a C-contiguous array");
   if (writable && !a.writeable()) throw py::value_error(std::string(name) + ": array is read-only");
+  require_aligned<T>(a, name);
 }
 
 inline void require_dim(const py::array& a, const char* name, int axis, py::ssize_t expected) {

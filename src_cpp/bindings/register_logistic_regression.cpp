@@ -19,6 +19,7 @@ logistic::MatrixView<T> matrix_view(const py::array& X) {
   if (X.ndim() != 2) throw py::value_error("X: expected 2 dimensions, got shape " + shape_string(X));
   const int64_t n = X.shape(0), d = X.shape(1);
   if (n < 1 || d < 1) throw py::value_error("X: expected at least one row and one column, got shape " + shape_string(X));
+  require_aligned<T>(X, "X");
   const auto* data = static_cast<const T*>(X.data());
   if (X.flags() & py::array::c_style) return {data, n, d, d, 1};
   if (X.flags() & py::array::f_style) return {data, n, d, 1, n};
