@@ -23,6 +23,7 @@ from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.optimize import _check_optimize_result
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from threadpoolctl import threadpool_limits
 
 from .. import config
 from ._logistic_objective import LogisticObjective
@@ -160,7 +161,11 @@ class LogisticRegression(LinearClassifierMixin, ClassifierMixin, BaseEstimator):
     def _minimize(self, objective, dtype):
         """Run the solver on the objective and set the fitted attributes (the cluster fit's hook too)."""
         start = self._starting_point(objective)
-        with _kernel_threads(self.n_threads):
+        # The solver's own BLAS calls are vector-sized; left multi-threaded, OpenBLAS's threads keep
+        # spinning after each one and take a core from the kernel's threads: a 60-iteration fit of the
+        # full Fashion-MNIST took 4.4 s that way and 2.4 s with BLAS on one thread (kernel calls of
+        # 64 ms instead of 34 ms).
+        with _kernel_threads(self.n_threads), threadpool_limits(1, user_api="blas"):
             params, n_iter, curve = _SOLVERS[self.solver](objective, start, self.tol, self.max_iter,
                                                           self.verbose)
         coef, intercept = objective.unpack(params)
