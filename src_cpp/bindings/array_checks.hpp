@@ -3,6 +3,8 @@
 // rejected with an exception naming the argument, never read out of bounds.
 #pragma once
 
+#include "csoftmax/variant.hpp"
+
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
@@ -15,7 +17,7 @@
 #include "csoftmax/kernels/lane_tile.hpp"
 #include "csoftmax/kernels/weights.hpp"
 
-namespace csoftmax::bindings {
+namespace csoftmax::CSOFTMAX_VARIANT::bindings {
 
 namespace py = pybind11;
 
@@ -154,4 +156,4 @@ inline const float* class_major_copy(const py::array& W, WeightLayout layout, st
   return storage.data();
 }
 
-}  // namespace csoftmax::bindings
+}  // namespace csoftmax::CSOFTMAX_VARIANT::bindings

@@ -2,12 +2,14 @@
 // in registers) or float32 (everything else, which the checks then require).
 #pragma once
 
+#include "csoftmax/variant.hpp"
+
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
 #include <cstdint>
 
-namespace csoftmax::bindings {
+namespace csoftmax::CSOFTMAX_VARIANT::bindings {
 
 namespace py = pybind11;
 
@@ -23,4 +25,4 @@ inline auto with_feature_type(const py::array& X, F&& f) {
   return f(FeatureType<float>{});
 }
 
-}  // namespace csoftmax::bindings
+}  // namespace csoftmax::CSOFTMAX_VARIANT::bindings

@@ -2,12 +2,14 @@
 // the kernel writes through.
 #pragma once
 
+#include "csoftmax/variant.hpp"
+
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
 #include <initializer_list>
 
-namespace csoftmax::bindings {
+namespace csoftmax::CSOFTMAX_VARIANT::bindings {
 
 namespace py = pybind11;
 
@@ -27,4 +29,4 @@ inline py::object optional_output(bool wanted, std::initializer_list<py::ssize_t
   return new_output<T>(shape, data);
 }
 
-}  // namespace csoftmax::bindings
+}  // namespace csoftmax::CSOFTMAX_VARIANT::bindings

@@ -1,4 +1,6 @@
 // csoftmax._core: what was compiled in (compiler, flags, SIMD, OpenMP) and the thread setting.
+#include "csoftmax/variant.hpp"
+
 #include <stdexcept>
 #include <string>
 
@@ -18,7 +20,7 @@
 #define CSOFTMAX_BUILD_NATIVE 0
 #endif
 
-namespace csoftmax::bindings {
+namespace csoftmax::CSOFTMAX_VARIANT::bindings {
 
 namespace {
 
@@ -85,4 +87,4 @@ void register_build_info(py::module_& m) {
       py::arg("n"), "Threads the kernels use; 0 restores the default (OpenMP's, i.e. OMP_NUM_THREADS or the cores).");
 }
 
-}  // namespace csoftmax::bindings
+}  // namespace csoftmax::CSOFTMAX_VARIANT::bindings

@@ -1,4 +1,6 @@
 // csoftmax._core.linear_cross_entropy: the fused single-pass step, for float32 or uint8 X.
+#include "csoftmax/variant.hpp"
+
 #include <string>
 #include <vector>
 
@@ -7,7 +9,7 @@
 #include "bindings/output_arrays.hpp"
 #include "csoftmax/kernels/linear_cross_entropy.hpp"
 
-namespace csoftmax::bindings {
+namespace csoftmax::CSOFTMAX_VARIANT::bindings {
 
 namespace {
 
@@ -76,4 +78,4 @@ void register_linear_cross_entropy(py::module_& m) {
       "grad_W, grad_b, grad_X); grad_W in W's layout, the gradients scaled by grad_scale.");
 }
 
-}  // namespace csoftmax::bindings
+}  // namespace csoftmax::CSOFTMAX_VARIANT::bindings

@@ -1,5 +1,7 @@
 // csoftmax._core.logistic_loss_gradient and logistic_hessian_product: the full-batch kernels of the
 // LogisticRegression estimator, for float32, float64 or uint8 X in C or F order (read in place).
+#include "csoftmax/variant.hpp"
+
 #include <cmath>
 #include <cstdint>
 #include <optional>
@@ -9,7 +11,7 @@
 #include "csoftmax/kernels/logistic_hessian_product.hpp"
 #include "csoftmax/kernels/logistic_loss_gradient.hpp"
 
-namespace csoftmax::bindings {
+namespace csoftmax::CSOFTMAX_VARIANT::bindings {
 
 namespace {
 
@@ -152,4 +154,4 @@ void register_logistic_regression(py::module_& m) {
         "The Hessian of the loss sum times (V, V_intercept) in one pass over X. Returns (HV, HV_intercept or None).");
 }
 
-}  // namespace csoftmax::bindings
+}  // namespace csoftmax::CSOFTMAX_VARIANT::bindings

@@ -1,5 +1,7 @@
 // csoftmax._core: row-wise softmax / log_softmax / cross_entropy on logits, and the forward-only
 // linear layer (probabilities, log-probabilities or argmax of x_scale * X . W + b).
+#include "csoftmax/variant.hpp"
+
 #include <string>
 #include <vector>
 
@@ -9,7 +11,7 @@
 #include "csoftmax/kernels/linear_forward.hpp"
 #include "csoftmax/parallel/threads.hpp"
 
-namespace csoftmax::bindings {
+namespace csoftmax::CSOFTMAX_VARIANT::bindings {
 
 namespace {
 
@@ -90,4 +92,4 @@ void register_softmax(py::module_& m) {
       "Forward pass: 'softmax', 'log_softmax' or 'argmax' of x_scale * X . W + b (at most 2^24 classes).");
 }
 
-}  // namespace csoftmax::bindings
+}  // namespace csoftmax::CSOFTMAX_VARIANT::bindings

@@ -1,5 +1,7 @@
 // csoftmax._core.tiled_linear_cross_entropy: the large-vocabulary kernel (and its naive reference), for
 // float32 or uint8 X; tiled_plan: how it cuts a shape.
+#include "csoftmax/variant.hpp"
+
 #include <cmath>
 #include <string>
 
@@ -9,7 +11,7 @@
 #include "csoftmax/kernels/tiled_linear_cross_entropy.hpp"
 #include "csoftmax/kernels/tiled_linear_cross_entropy_naive.hpp"
 
-namespace csoftmax::bindings {
+namespace csoftmax::CSOFTMAX_VARIANT::bindings {
 
 namespace {
 
@@ -161,4 +163,4 @@ void register_tiled_linear_cross_entropy(py::module_& m) {
       "the logits kept at once, when dW or db is asked for).");
 }
 
-}  // namespace csoftmax::bindings
+}  // namespace csoftmax::CSOFTMAX_VARIANT::bindings

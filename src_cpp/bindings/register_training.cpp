@@ -1,11 +1,13 @@
 // csoftmax._core.sgd_epoch: a whole epoch of minibatch SGD in C++, with the GIL released.
+#include "csoftmax/variant.hpp"
+
 #include <cmath>
 
 #include "bindings/array_checks.hpp"
 #include "bindings/feature_dtype.hpp"
 #include "csoftmax/kernels/sgd_epoch.hpp"
 
-namespace csoftmax::bindings {
+namespace csoftmax::CSOFTMAX_VARIANT::bindings {
 
 namespace {
 
@@ -55,4 +57,4 @@ void register_training(py::module_& m) {
       "Returns (loss_sum, correct), each batch's taken before its update.");
 }
 
-}  // namespace csoftmax::bindings
+}  // namespace csoftmax::CSOFTMAX_VARIANT::bindings

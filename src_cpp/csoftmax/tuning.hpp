@@ -8,12 +8,14 @@
 // benchmarks/ before it is changed.
 #pragma once
 
+#include "csoftmax/variant.hpp"
+
 #include <chrono>
 #include <cstdint>
 
 #include "csoftmax/simd/vector.hpp"
 
-namespace csoftmax {
+namespace csoftmax::CSOFTMAX_VARIANT {
 
 // Vector registers of the target: 32 zmm with AVX-512, 16 ymm/xmm otherwise (counted low on NEON).
 #if defined(__AVX512F__)
@@ -76,9 +78,9 @@ inline constexpr std::chrono::microseconds kBarrierSpinTime{20};
 inline constexpr int kPeakAccumulators = 16;
 static_assert(kPeakAccumulators >= 8, "enough FMA chains to fill both pipes");
 
-}  // namespace csoftmax
+}  // namespace csoftmax::CSOFTMAX_VARIANT
 
-namespace csoftmax::gemm {
+namespace csoftmax::CSOFTMAX_VARIANT::gemm {
 
 // The register tile of the sgemm (kernels/gemm.hpp): kMicroRows x (kVectors vectors). Accumulators +
 // the B vectors + one broadcast fit the register file: 14 x 2 + 2 + 1 = 31 of 32 zmm with AVX-512,
@@ -101,9 +103,9 @@ inline constexpr int64_t kBlockM = 14 * 24;
 static_assert(kBlockM % kMicroRows == 0, "an M block is whole micro-panels (the packed-A offsets rely on it)");
 static_assert(kBlockN % kMicroCols == 0, "an N block is whole micro-panels");
 
-}  // namespace csoftmax::gemm
+}  // namespace csoftmax::CSOFTMAX_VARIANT::gemm
 
-namespace csoftmax::large_vocab {
+namespace csoftmax::CSOFTMAX_VARIANT::large_vocab {
 
 inline constexpr int64_t kClassBlock = 256;  // classes per logits / dW tile
 // Class tiles are dealt into this many groups, each with its own running softmax statistics and its
@@ -130,4 +132,4 @@ static_assert(kMinRowBlock % gemm::kMicroRows == 0 && kMaxRowBlock % gemm::kMicr
               "a chunk of rows is whole micro-panels (a partial panel computes all kMicroRows rows)");
 static_assert(kClassGroups >= 1 && kClassBlock % simd::kWidth == 0, "class tiles are whole vectors");
 
-}  // namespace csoftmax::large_vocab
+}  // namespace csoftmax::CSOFTMAX_VARIANT::large_vocab

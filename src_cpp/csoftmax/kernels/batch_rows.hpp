@@ -1,9 +1,11 @@
 // A batch as the kernels see it: rows of X, and their labels, optionally gathered by an index array.
 #pragma once
 
+#include "csoftmax/variant.hpp"
+
 #include <cstdint>
 
-namespace csoftmax {
+namespace csoftmax::CSOFTMAX_VARIANT {
 
 // Row i of the batch is X[rows[i]] (and its label labels[rows[i]]) when an index array is given,
 // else X[i]. Indices are checked by the caller; kernels trust them.
@@ -28,4 +30,4 @@ struct BatchRows {
   }
 };
 
-}  // namespace csoftmax
+}  // namespace csoftmax::CSOFTMAX_VARIANT

@@ -17,6 +17,8 @@
 // the tests compare the tiled kernel with (tests/test_tiled_linear_cross_entropy.py).
 #pragma once
 
+#include "csoftmax/variant.hpp"
+
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
@@ -29,7 +31,7 @@
 #include <immintrin.h>
 #endif
 
-namespace csoftmax::gemm {
+namespace csoftmax::CSOFTMAX_VARIANT::gemm {
 
 // Element (i, j) is data[i * row_stride + j * col_stride].
 struct MatrixView {
@@ -284,4 +286,4 @@ inline void gemm(int64_t M, int64_t N, int64_t K, MatrixView A, const float* pac
   }
 }
 
-}  // namespace csoftmax::gemm
+}  // namespace csoftmax::CSOFTMAX_VARIANT::gemm

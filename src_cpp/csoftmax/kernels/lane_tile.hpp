@@ -4,6 +4,8 @@
 // gradient of a whole tile are plain vector operations over classes, with no horizontal work per row.
 #pragma once
 
+#include "csoftmax/variant.hpp"
+
 #include <algorithm>
 #include <cstdint>
 
@@ -13,7 +15,7 @@
 #include "csoftmax/simd/exp_log.hpp"
 #include "csoftmax/simd/vector.hpp"
 
-namespace csoftmax {
+namespace csoftmax::CSOFTMAX_VARIANT {
 
 
 // Labels and argmax indices travel as float32 lanes, exact for class indices up to 2^24: the
@@ -94,4 +96,4 @@ inline LaneLoss cross_entropy_grad_lanes(float* zt, int64_t C, simd::vfloat labe
                   (in_tile & (arg == labels) & ~nan) ? simd::broadcast(1.0f) : simd::zero()};
 }
 
-}  // namespace csoftmax
+}  // namespace csoftmax::CSOFTMAX_VARIANT

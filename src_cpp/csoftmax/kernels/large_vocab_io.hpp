@@ -1,9 +1,11 @@
 // The options and outputs of the large-vocabulary kernels: the tiled one and its naive reference.
 #pragma once
 
+#include "csoftmax/variant.hpp"
+
 #include <cstdint>
 
-namespace csoftmax {
+namespace csoftmax::CSOFTMAX_VARIANT {
 
 // One row's gradient with respect to its logits, G_c = scale (alpha p_c - gamma w_c - beta [c == label]),
 // p = softmax(z), w the class weights (1 without them); scale = 0 for an ignored row. The plain loss
@@ -69,4 +71,4 @@ struct LargeVocabOutputs {
   double z_loss_sum = 0; // sum of row_z_loss, in row order
 };
 
-}  // namespace csoftmax
+}  // namespace csoftmax::CSOFTMAX_VARIANT

@@ -12,6 +12,8 @@
 // any thread count.
 #pragma once
 
+#include "csoftmax/variant.hpp"
+
 #include <algorithm>
 #include <cstdint>
 #include <vector>
@@ -22,7 +24,7 @@
 #include "csoftmax/parallel/block_plan.hpp"
 #include "csoftmax/parallel/threads.hpp"
 
-namespace csoftmax {
+namespace csoftmax::CSOFTMAX_VARIANT {
 
 // Where a step's gradient goes: class-major grad_wt (C, D) and grad_b (C).
 struct GradientSink {
@@ -197,4 +199,4 @@ class FusedLinearCrossEntropy {
   int64_t correct_ = 0;
 };
 
-}  // namespace csoftmax
+}  // namespace csoftmax::CSOFTMAX_VARIANT

@@ -3,6 +3,8 @@
 // Rows are independent, so threads share them out freely and results never depend on the count.
 #pragma once
 
+#include "csoftmax/variant.hpp"
+
 #include <algorithm>
 #include <cstdint>
 #include <vector>
@@ -12,7 +14,7 @@
 #include "csoftmax/kernels/softmax_rows.hpp"
 #include "csoftmax/parallel/threads.hpp"
 
-namespace csoftmax {
+namespace csoftmax::CSOFTMAX_VARIANT {
 
 template <typename T>
 void linear_forward(const BatchRows<T>& batch, const ClassMajorWeights& w, float x_scale, const RowSink& sink,
@@ -46,4 +48,4 @@ void linear_forward(const BatchRows<T>& batch, const ClassMajorWeights& w, float
   }
 }
 
-}  // namespace csoftmax
+}  // namespace csoftmax::CSOFTMAX_VARIANT

@@ -13,13 +13,15 @@
 // (class-major, rows in lanes), so the softmax that follows runs on whole vectors whatever C is.
 #pragma once
 
+#include "csoftmax/variant.hpp"
+
 #include <cstdint>
 #include <type_traits>
 
 #include "csoftmax/simd/vector.hpp"
 #include "csoftmax/tuning.hpp"
 
-namespace csoftmax {
+namespace csoftmax::CSOFTMAX_VARIANT {
 
 // The tiles (kRowTile, kClassTile, kChunkTile) are in csoftmax/tuning.hpp.
 
@@ -144,4 +146,4 @@ inline void with_class_tile(int classes, F&& f) {
   }
 }
 
-}  // namespace csoftmax
+}  // namespace csoftmax::CSOFTMAX_VARIANT

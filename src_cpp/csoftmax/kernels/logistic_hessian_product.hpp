@@ -9,6 +9,8 @@
 // throughout, for the reason given in logistic_loss_gradient.hpp.
 #pragma once
 
+#include "csoftmax/variant.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -16,7 +18,7 @@
 
 #include "csoftmax/kernels/logistic_pass.hpp"
 
-namespace csoftmax::logistic {
+namespace csoftmax::CSOFTMAX_VARIANT::logistic {
 
 // s (K) from row logits z (K) and directions u (K); w is the row's weight.
 inline void multinomial_curvature_row(const double* z, const double* u, int64_t K, double w, double* s) {
@@ -58,4 +60,4 @@ inline void logistic_hessian_product(double* hv, double* hv_intercept, const Mat
   linear_pass(result, X, x_scale, P.data(), bias.data(), 2 * K, K, row);
 }
 
-}  // namespace csoftmax::logistic
+}  // namespace csoftmax::CSOFTMAX_VARIANT::logistic

@@ -21,6 +21,8 @@
 // one (benchmarks/bench_logistic_kernel.py reports both percentages of peak).
 #pragma once
 
+#include "csoftmax/variant.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -28,7 +30,7 @@
 
 #include "csoftmax/kernels/logistic_pass.hpp"
 
-namespace csoftmax::logistic {
+namespace csoftmax::CSOFTMAX_VARIANT::logistic {
 
 // Class codes as int32 or int64, read in place.
 struct Labels {
@@ -76,4 +78,4 @@ inline double logistic_loss_gradient(double* grad_coef, double* grad_intercept, 
   return result.loss;
 }
 
-}  // namespace csoftmax::logistic
+}  // namespace csoftmax::CSOFTMAX_VARIANT::logistic

@@ -18,6 +18,8 @@
 // at most kMaxSlabs * (K * d + K) doubles, capped at kPartialBytes.
 #pragma once
 
+#include "csoftmax/variant.hpp"
+
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
@@ -31,7 +33,7 @@
 #include "csoftmax/simd/vector_double.hpp"
 #include "csoftmax/parallel/threads.hpp"
 
-namespace csoftmax::logistic {
+namespace csoftmax::CSOFTMAX_VARIANT::logistic {
 
 // The float64 vectors of simd/vector_double.hpp, by short names.
 inline constexpr int kLanes = simd::kDoubleWidth;
@@ -375,4 +377,4 @@ inline void pack_parameters(double* P, const double* source, int64_t rows, int64
   }
 }
 
-}  // namespace csoftmax::logistic
+}  // namespace csoftmax::CSOFTMAX_VARIANT::logistic

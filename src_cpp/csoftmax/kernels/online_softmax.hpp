@@ -2,6 +2,8 @@
 // and a running max and sum (rescaled as the max moves) give its log-sum-exp without keeping them all.
 #pragma once
 
+#include "csoftmax/variant.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -12,7 +14,7 @@
 #include "csoftmax/simd/tanh.hpp"
 #include "csoftmax/simd/vector.hpp"
 
-namespace csoftmax::large_vocab {
+namespace csoftmax::CSOFTMAX_VARIANT::large_vocab {
 
 // The first n (< kWidth) floats at p, the other lanes set to `fill`.
 inline simd::vfloat load_tail(const float* p, int64_t n, float fill) {
@@ -133,4 +135,4 @@ inline void gradient_row(float* z, int64_t C, int64_t label, float lse, const Ro
   z[label] -= g.scale * g.beta * label_slope;
 }
 
-}  // namespace csoftmax::large_vocab
+}  // namespace csoftmax::CSOFTMAX_VARIANT::large_vocab

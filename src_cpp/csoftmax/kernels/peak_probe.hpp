@@ -4,6 +4,8 @@
 // 4 cycles x 2 pipes needs at least 8 chains), with no loads at all, on every thread at once.
 #pragma once
 
+#include "csoftmax/variant.hpp"
+
 #include <chrono>
 #include <cstdint>
 
@@ -11,7 +13,7 @@
 #include "csoftmax/parallel/threads.hpp"
 #include "csoftmax/tuning.hpp"
 
-namespace csoftmax {
+namespace csoftmax::CSOFTMAX_VARIANT {
 
 inline constexpr int kAccumulators = kPeakAccumulators;  // tuning.hpp
 
@@ -57,4 +59,4 @@ inline PeakFlops peak_fma_flops(int threads, int64_t iterations, int repeats) {
   return best;
 }
 
-}  // namespace csoftmax
+}  // namespace csoftmax::CSOFTMAX_VARIANT

@@ -9,6 +9,8 @@
 // two sets, so a step's blocks can be written while a slower thread still reads the previous step's.
 #pragma once
 
+#include "csoftmax/variant.hpp"
+
 #include <algorithm>
 #include <cstdint>
 #include <vector>
@@ -18,7 +20,7 @@
 #include "csoftmax/parallel/team_barrier.hpp"
 #include "csoftmax/parallel/threads.hpp"
 
-namespace csoftmax {
+namespace csoftmax::CSOFTMAX_VARIANT {
 
 struct EpochTotals {
   double loss_sum;  // sum of the per-example losses, each taken before its batch's update
@@ -81,4 +83,4 @@ EpochTotals sgd_epoch(const T* X, int64_t stride, const int64_t* labels, const i
   return EpochTotals{loss_sum, correct};
 }
 
-}  // namespace csoftmax
+}  // namespace csoftmax::CSOFTMAX_VARIANT

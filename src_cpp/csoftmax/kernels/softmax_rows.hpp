@@ -5,6 +5,8 @@
 // vectors, so every loop runs on full vectors and the padding contributes exp(-inf) = 0.
 #pragma once
 
+#include "csoftmax/variant.hpp"
+
 #include <cmath>
 #include <algorithm>
 #include <cstdint>
@@ -16,7 +18,7 @@
 #include "csoftmax/simd/vector.hpp"
 #include "csoftmax/tuning.hpp"
 
-namespace csoftmax {
+namespace csoftmax::CSOFTMAX_VARIANT {
 
 inline int64_t padded_classes(int64_t classes) {
   return (classes + simd::kWidth - 1) / simd::kWidth * simd::kWidth;
@@ -125,4 +127,4 @@ inline void softmax_rows(const float* z, int64_t batch, int64_t classes, const R
   }
 }
 
-}  // namespace csoftmax
+}  // namespace csoftmax::CSOFTMAX_VARIANT

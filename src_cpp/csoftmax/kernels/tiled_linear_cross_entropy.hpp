@@ -38,6 +38,8 @@
 // both are read in place (as strided views) and dW is written in the same layout.
 #pragma once
 
+#include "csoftmax/variant.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -56,7 +58,7 @@
 #include "csoftmax/simd/vector.hpp"
 #include "csoftmax/tuning.hpp"
 
-namespace csoftmax::large_vocab {
+namespace csoftmax::CSOFTMAX_VARIANT::large_vocab {
 
 // The largest B, C or D a plan is made for: 2^40 (far past any array that fits in memory) keeps
 // row_block * logits_stride(C) * sizeof(float) and the other size products within int64.
@@ -394,4 +396,4 @@ void run(LargeVocabOutputs& out, const BatchRows<T>& batch, const int64_t* label
   step.total();
 }
 
-}  // namespace csoftmax::large_vocab
+}  // namespace csoftmax::CSOFTMAX_VARIANT::large_vocab

@@ -4,6 +4,8 @@
 // (through _core.tiled_linear_cross_entropy(..., naive=True)).
 #pragma once
 
+#include "csoftmax/variant.hpp"
+
 #include <cmath>
 #include <cstdint>
 #include <vector>
@@ -12,7 +14,7 @@
 #include "csoftmax/kernels/large_vocab_io.hpp"
 #include "csoftmax/kernels/weights.hpp"
 
-namespace csoftmax {
+namespace csoftmax::CSOFTMAX_VARIANT {
 
 template <typename T>
 inline void linear_cross_entropy_naive(LargeVocabOutputs& out, const BatchRows<T>& batch, const int64_t* labels,
@@ -88,4 +90,4 @@ inline void linear_cross_entropy_naive(LargeVocabOutputs& out, const BatchRows<T
   }
 }
 
-}  // namespace csoftmax
+}  // namespace csoftmax::CSOFTMAX_VARIANT

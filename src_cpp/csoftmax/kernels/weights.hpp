@@ -4,11 +4,13 @@
 // Python parameter spells these layout="DC" and "CD", and everything below it says WeightLayout.
 #pragma once
 
+#include "csoftmax/variant.hpp"
+
 #include <cstdint>
 
 #include "csoftmax/kernels/gemm.hpp"
 
-namespace csoftmax {
+namespace csoftmax::CSOFTMAX_VARIANT {
 
 enum class WeightLayout {
   kFeatureMajor,  // (D, C): layout="DC", the chapter's
@@ -37,4 +39,4 @@ struct ClassMajorWeights {
   int64_t features;
 };
 
-}  // namespace csoftmax
+}  // namespace csoftmax::CSOFTMAX_VARIANT

@@ -2,13 +2,15 @@
 // on the thread count, so that partial sums combined in block order give the same result for any team.
 #pragma once
 
+#include "csoftmax/variant.hpp"
+
 #include <algorithm>
 #include <cstdint>
 
 #include "csoftmax/simd/vector.hpp"
 #include "csoftmax/tuning.hpp"
 
-namespace csoftmax {
+namespace csoftmax::CSOFTMAX_VARIANT {
 
 struct BlockPlan {
   int64_t blocks;
@@ -28,4 +30,4 @@ inline BlockPlan plan_blocks(int64_t batch, int64_t classes, int64_t features) {
   return BlockPlan{(batch + rows - 1) / rows, rows};
 }
 
-}  // namespace csoftmax
+}  // namespace csoftmax::CSOFTMAX_VARIANT

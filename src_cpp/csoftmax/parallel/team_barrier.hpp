@@ -9,6 +9,8 @@
 // futex and frees its CPU.
 #pragma once
 
+#include "csoftmax/variant.hpp"
+
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -27,7 +29,7 @@
 #include <immintrin.h>
 #endif
 
-namespace csoftmax {
+namespace csoftmax::CSOFTMAX_VARIANT {
 
 class TeamBarrier {
  public:
@@ -90,4 +92,4 @@ class TeamBarrier {
 
 static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t), "the futex word is the atomic itself");
 
-}  // namespace csoftmax
+}  // namespace csoftmax::CSOFTMAX_VARIANT

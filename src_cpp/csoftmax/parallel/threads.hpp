@@ -4,6 +4,8 @@
 // problem's shape only, and partial sums are combined in block order.
 #pragma once
 
+#include "csoftmax/variant.hpp"
+
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
@@ -15,7 +17,7 @@
 #include <omp.h>
 #endif
 
-namespace csoftmax {
+namespace csoftmax::CSOFTMAX_VARIANT {
 
 inline constexpr bool kOpenMP =
 #ifdef _OPENMP
@@ -92,4 +94,4 @@ inline ItemRange my_items(int64_t n) {
   return ItemRange{begin, begin + base + (t < extra ? 1 : 0)};
 }
 
-}  // namespace csoftmax
+}  // namespace csoftmax::CSOFTMAX_VARIANT

@@ -1,12 +1,14 @@
 // exp and log of float vectors (Cephes' polynomials), for the softmax and the loss.
 #pragma once
 
+#include "csoftmax/variant.hpp"
+
 #include <cstdint>
 #include <cstring>
 
 #include "csoftmax/simd/vector.hpp"
 
-namespace csoftmax::simd {
+namespace csoftmax::CSOFTMAX_VARIANT::simd {
 
 // The same bits as another vector type of the same size (memcpy: no aliasing rules broken).
 template <typename To, typename From>
@@ -78,4 +80,4 @@ inline vfloat log(vfloat x) {
   return passthrough ? x : result;
 }
 
-}  // namespace csoftmax::simd
+}  // namespace csoftmax::CSOFTMAX_VARIANT::simd

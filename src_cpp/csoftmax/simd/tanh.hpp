@@ -1,10 +1,11 @@
 // tanh of float vectors, for the logit soft cap (softcap * tanh(z / softcap), Gemma 2).
 #pragma once
 
+#include "csoftmax/variant.hpp"
 #include "csoftmax/simd/exp_log.hpp"
 #include "csoftmax/simd/vector.hpp"
 
-namespace csoftmax::simd {
+namespace csoftmax::CSOFTMAX_VARIANT::simd {
 
 // tanh(x) in float32, within a few ulp. For |x| >= 0.15: sign(x) (1 - e) / (1 + e) with
 // e = exp(-2|x|) <= 1, which never overflows (e underflows to 0 past |x| ~ 44 and tanh is +-1); below,
@@ -23,4 +24,4 @@ inline vfloat tanh(vfloat x) {
   return magnitude < broadcast(0.15f) ? small : signed_large;
 }
 
-}  // namespace csoftmax::simd
+}  // namespace csoftmax::CSOFTMAX_VARIANT::simd

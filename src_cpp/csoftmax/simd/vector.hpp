@@ -7,6 +7,8 @@
 // AVX2 get intrinsics; every other target gets the plain loop beside them.
 #pragma once
 
+#include "csoftmax/variant.hpp"
+
 #include <cstdint>
 #include <cstring>
 
@@ -14,7 +16,7 @@
 #include <immintrin.h>
 #endif
 
-namespace csoftmax::simd {
+namespace csoftmax::CSOFTMAX_VARIANT::simd {
 
 #if defined(__AVX512F__)
 inline constexpr int kWidth = 16;
@@ -192,4 +194,4 @@ inline vfloat transpose_sum(const vfloat* v) {
 #endif
 }
 
-}  // namespace csoftmax::simd
+}  // namespace csoftmax::CSOFTMAX_VARIANT::simd

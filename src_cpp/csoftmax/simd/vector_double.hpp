@@ -2,12 +2,14 @@
 // (kDoubleWidth = kWidth / 2 lanes), for kernels that promise float64 results.
 #pragma once
 
+#include "csoftmax/variant.hpp"
+
 #include <cstdint>
 #include <cstring>
 
 #include "csoftmax/simd/vector.hpp"
 
-namespace csoftmax::simd {
+namespace csoftmax::CSOFTMAX_VARIANT::simd {
 
 inline constexpr int kDoubleWidth = kWidth / 2;
 typedef double vdouble __attribute__((vector_size(kDoubleWidth * sizeof(double))));
@@ -98,4 +100,4 @@ inline vdouble exp(vdouble x) {
   return x < lowest ? zero : (x != x ? x : result);
 }
 
-}  // namespace csoftmax::simd
+}  // namespace csoftmax::CSOFTMAX_VARIANT::simd
