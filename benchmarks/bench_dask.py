@@ -55,6 +55,11 @@ RESULTS = Path(__file__).resolve().parent / "results"
 CHUNKS_PER_WORKER = 2
 WORKER_COUNTS = (1, 2)
 OBJECTIVE_RTOL = 1e-6
+# Two fits stopped by tol = 1e-4 agree only as far as the tolerance lets them: the Dask sum runs in
+# another order than the threads' blocks, so the two L-BFGS paths part after a few hundred iterations
+# and stop at different points (measured on Fashion-MNIST: 0.350510 and 0.350806). The tests compare
+# converged fits (tol 1e-8) to 1e-6; here the fits are checked to be equally good to this much.
+FIT_OBJECTIVE_RTOL = 1e-2
 
 
 def fashion_mnist():
@@ -111,8 +116,8 @@ def dask_evaluation(client, n_workers, X, y, n_classes, params, expected, repeat
     return {"seconds": seconds["median"], "chunks": objective.n_chunks, "worker_bytes_sent": moved}
 
 
-def check_objective(name, value, expected):
-    if not abs(value - expected) <= OBJECTIVE_RTOL * abs(expected):
+def check_objective(name, value, expected, rtol=OBJECTIVE_RTOL):
+    if not abs(value - expected) <= rtol * abs(expected):
         raise AssertionError(f"{name}: objective {value!r} differs from the single machine's {expected!r}")
 
 
@@ -133,7 +138,8 @@ def compare_fits(X, y, X_test, y_test, n_workers, fit_params):
     Xd, yd = da.from_array(X, chunks=(rows, X.shape[1])), da.from_array(y, chunks=rows)
     cluster_fit = DaskLogisticRegression(**fit_params)
     dask_seconds = timed_fit(cluster_fit, Xd, yd)
-    check_objective("Dask fit", cluster_fit.objective_curve_[-1], single.objective_curve_[-1])
+    rtol = OBJECTIVE_RTOL if fit_params["tol"] <= 1e-6 else FIT_OBJECTIVE_RTOL
+    check_objective("Dask fit", cluster_fit.objective_curve_[-1], single.objective_curve_[-1], rtol)
     fits = {
         "single machine": fit_summary(single, single_seconds, X_test, y_test),
         "csoftmax on Dask": fit_summary(cluster_fit, dask_seconds, da.from_array(X_test), y_test),
