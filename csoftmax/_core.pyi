@@ -128,3 +128,13 @@ def logistic_hessian_product(
     x_scale: float,
 ) -> tuple[_F64, _F64 | None]:
     """The Hessian of the loss sum times (V, V_intercept) in one pass over X."""
+
+# --- register_tuning.cpp -------------------------------------------------------------------------
+
+def tuning() -> dict[str, Any]:
+    """The running machine's facts (machine: l1d, l2, l3, line, processors; source: where each was read)
+    and the blocks derived from them: block_k, block_n, block_m, min_row_block, max_row_block,
+    logits_floor_bytes, logits_cap_bytes, micro_tile."""
+
+def derive_tuning(l1d: int, l2: int, l3: int, line: int, processors: int) -> dict[str, Any]:
+    """tuning() for a machine with these facts; implausible ones are replaced by the Zen 5 defaults."""

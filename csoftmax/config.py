@@ -54,8 +54,30 @@ def _openmp_summary(info) -> str:
     return f"yes ({', '.join(settings)})" if settings else "yes"
 
 
+def _bytes(n: int) -> str:
+    for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
+        if n >= 1 << shift and n % (1 << (shift - 4)) == 0:
+            return f"{n / (1 << shift):g} {unit}"
+    return f"{n} B"
+
+
+def _tuning_lines(t: dict) -> list[str]:
+    """The machine's caches (and where each was read) and the blocks the kernels derive from them."""
+    m, src = t["machine"], t["source"]
+    caches = ", ".join(f"{name} {_bytes(m[name])} ({src[name]})" for name in ("l1d", "l2", "l3"))
+    return [
+        f"  caches:       {caches}, line {m['line']} B ({src['line']}); "
+        f"{m['processors']} processors ({src['processors']})",
+        f"  GEMM blocks:  k {t['block_k']}, n {t['block_n']}, m {t['block_m']} "
+        f"(micro-tile {t['micro_tile'][0]} x {t['micro_tile'][1]}; derived from L1d and L2)",
+        f"  large vocab:  chunks of {t['min_row_block']}-{t['max_row_block']} rows, logits "
+        f"{_bytes(t['logits_floor_bytes'])}-{_bytes(t['logits_cap_bytes'])}",
+    ]
+
+
 def show_config(file=None) -> None:
-    """Print the build report: compiler, flags, SIMD compiled in vs. offered by the CPU, OpenMP, threads."""
+    """Print the build report: compiler, flags, SIMD compiled in vs. offered by the CPU, OpenMP, threads,
+    the caches the machine reports and the blocks derived from them."""
     from . import __version__
 
     info = build_info()
@@ -72,5 +94,6 @@ def show_config(file=None) -> None:
         f"  CPU offers:   {', '.join(offered) if offered else 'unknown'}",
         f"  OpenMP:       {_openmp_summary(info)}",
         f"  threads:      {info['threads']} in use, {info['available_threads']} available",
+        *_tuning_lines(_core.tuning()),
     ]
     print("\n".join(lines), file=file or sys.stdout)

@@ -177,6 +177,11 @@ def predict(X, W, b, x_scale=1.0, *, threshold=None, top_k=None, rows=None):
 # softmax and dW in registers) is the faster one; past it the tiled kernel's blocked GEMMs win.
 # Measured on the development machine (Zen 5, 2 threads, D = 784): the two tie near C = 32-48 at
 # B = 256 and near C = 48-64 at B = 4096; at C = 128 the tiled kernel takes 0.56-0.65 of the time.
+# Not a cache limit, so not derived from the caches: what the single-pass kernel keeps hot per row
+# tile, W and the block's partial dW, is 8 C D bytes, 294 KiB at C = 48, D = 784; it leaves L1d from
+# C = 8 on and would leave Zen 5's 1 MiB L2 only past C = 167 (the Intel Xeon's 2 MiB past 334). The
+# tie is where the tiled kernel's 14 x 32 register tile and packed GEMMs outrun the single-pass
+# kernel's 4 x 5 tile, a matter of instructions per FMA; benchmarks/bench_small_c.py measures it.
 SMALL_C_MAX = 48
 
 LAYOUTS = ("DC", "CD")

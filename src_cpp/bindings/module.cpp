@@ -12,6 +12,7 @@ void register_linear_cross_entropy(py::module_& m);
 void register_training(py::module_& m);
 void register_tiled_linear_cross_entropy(py::module_& m);
 void register_logistic_regression(py::module_& m);
+void register_tuning(py::module_& m);
 }  // namespace csoftmax::CSOFTMAX_VARIANT::bindings
 
 PYBIND11_MODULE(_core, m) {
@@ -22,4 +23,5 @@ PYBIND11_MODULE(_core, m) {
   csoftmax::bindings::register_training(m);
   csoftmax::bindings::register_tiled_linear_cross_entropy(m);
   csoftmax::bindings::register_logistic_regression(m);
+  csoftmax::bindings::register_tuning(m);
 }

@@ -1,8 +1,10 @@
 // Every machine-dependent constant of the kernels, in one place, with the invariants the code relies
-// on checked at compile time.
+// on checked at compile time (at run time for the derived ones).
 //
-// Register tiles follow from the build's vector width and register file (fixed at compile time);
-// cache blocks and thresholds were measured on the machines named beside them. The project's machines
+// Register tiles follow from the build's vector width and register file (fixed at compile time). The
+// cache blocks are derived at run time from the caches the machine reports (Tuning, at the end, with
+// the rule beside each); the other thresholds were measured on the machines named beside them, or are
+// promises about memory, and say which. The project's machines
 // differ (DESIGN.md: AMD EPYC Zen 5 with 48 KB L1d / 1 MB L2 per core, Intel Xeon family 6 model 207
 // with 2 MB L2): a value measured on one is a starting point on the other, to be re-measured with
 // benchmarks/ before it is changed.
@@ -10,9 +12,12 @@
 
 #include "csoftmax/variant.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <stdexcept>
 
+#include "csoftmax/machine.hpp"
 #include "csoftmax/simd/vector.hpp"
 
 namespace csoftmax::CSOFTMAX_VARIANT {
@@ -94,14 +99,8 @@ inline constexpr int kVectors = 2;
 inline constexpr int kMicroCols = kVectors * simd::kWidth;
 static_assert(kMicroRows * kVectors + kVectors + 1 <= kVectorRegisters, "the micro-tile fits the register file");
 
-// Cache blocks, measured on Zen 5 (48 KB L1d, 1 MB L2 per core): a packed A micro-panel
-// (14 x 256 floats = 14 KB) and a B micro-panel (256 x 32 = 32 KB) share L1; the packed B block
-// (256 x 512 = 512 KB) stays in L2.
-inline constexpr int64_t kBlockK = 256;
-inline constexpr int64_t kBlockN = 512;
-inline constexpr int64_t kBlockM = 14 * 24;
-static_assert(kBlockM % kMicroRows == 0, "an M block is whole micro-panels (the packed-A offsets rely on it)");
-static_assert(kBlockN % kMicroCols == 0, "an N block is whole micro-panels");
+// The cache blocks (kBlockK, kBlockN, kBlockM of BLIS) are derived from the running machine's caches:
+// Tuning below.
 
 }  // namespace csoftmax::CSOFTMAX_VARIANT::gemm
 
@@ -118,18 +117,90 @@ inline constexpr int64_t kClassGroups = 4;
 // with 56 rows, 177 with 112, 190 with 238; B = 4096, C = 32768, D = 1024, two cores: 2.37 s with 140
 // rows, 2.12 s with 336). PyTorch's unfused step holds more than twice the full logits, so 1/16 of
 // them stays under 5% of its memory; the floor (98 rows at B = 1024, C = 50257, where PyTorch takes
-// 449 MiB) costs at most 5% of PyTorch's memory from B x C >= 2^27 floats on.
+// 449 MiB: 20 MiB with the dX partials, 4.5%) is the most that shape allows under that promise.
+// Neither bound comes from the caches, on purpose: a chunk buys fewer passes of W and dW through
+// memory (12 C D bytes a chunk against 6 rows C D flops, a ratio of bandwidth to compute that no
+// cache size tells), and its logits may outgrow L3 at no loss (the 336 rows above are 44 MB, past
+// Zen 5's 32 MiB L3, and were the faster). Both are promises about memory, the same on every machine:
+// the floor keeps the 5% at that shape, the cap bounds what is held beyond inputs and outputs
+// whatever B is.
 inline constexpr int64_t kLogitsFloorBytes = int64_t{19} << 20;
 inline constexpr int64_t kLogitsCapBytes = int64_t{48} << 20;
-inline constexpr int64_t kMaxRowBlock = gemm::kMicroRows * 24;  // 336 on Zen 5: past this, no GEMM gets faster
-inline constexpr int64_t kMinRowBlock = gemm::kMicroRows * 4;   // 56: the cap gives way past C ~ 220000
+// The most rows a chunk has is Tuning::max_row_block (derived from L2, below).
+inline constexpr int64_t kMinRowBlock = gemm::kMicroRows * 4;  // 56: the cap gives way past C ~ 220000
 // Rows of the logits chunk a multiple of this many floats (2 KB) would all fall in the same cache
 // sets when a transposing pack reads them together.
 inline constexpr int64_t kLogitsStrideAlias = 512;
 static_assert(kLogitsFloorBytes <= kLogitsCapBytes, "std::clamp needs floor <= cap");
-static_assert(kMinRowBlock <= kMaxRowBlock, "std::clamp needs min <= max");
-static_assert(kMinRowBlock % gemm::kMicroRows == 0 && kMaxRowBlock % gemm::kMicroRows == 0,
+static_assert(kMinRowBlock % gemm::kMicroRows == 0,
               "a chunk of rows is whole micro-panels (a partial panel computes all kMicroRows rows)");
 static_assert(kClassGroups >= 1 && kClassBlock % simd::kWidth == 0, "class tiles are whole vectors");
 
 }  // namespace csoftmax::CSOFTMAX_VARIANT::large_vocab
+
+namespace csoftmax::CSOFTMAX_VARIANT {
+
+// --- derived from the running machine (csoftmax/machine.hpp) -------------------------------------
+// The cache blocks of the sgemm (kernels/gemm.hpp, BLIS's kc, nc, mc) and the most rows of a
+// large-vocabulary chunk. derive_tuning is a pure function of the facts (tested on both project CPUs
+// and on absurd facts through _core.derive_tuning); tuning() is the running machine's, computed once.
+// All are multiples of the register tile, so the packed-A offsets and the packing buffers hold.
+struct Tuning {
+  int64_t block_k;        // depth of a packed micro-panel
+  int64_t block_n;        // columns of a packed B block (whole kMicroCols micro-panels)
+  int64_t block_m;        // rows of a packed A block (whole kMicroRows micro-panels)
+  int64_t max_row_block;  // the most rows of a large-vocabulary chunk (whole micro-panels)
+};
+
+namespace tuning_rules {
+inline constexpr int64_t kFloat = int64_t{sizeof(float)};
+// Packing transposes 16 x 16 blocks along k; deeper than 512 steps the C tile's load and store are
+// already < 1% of a micro-kernel call, shallower than 64 they are not.
+inline constexpr int64_t kStep = 16, kMinBlockK = 64, kMaxBlockK = 512;
+// Bounds the packing buffers of each thread (block_k x (block_m + block_n) floats, <= 11 MiB) on a
+// machine that reports a huge L2.
+inline constexpr int64_t kMaxBlockN = 128 * gemm::kMicroCols, kMaxBlockM = 96 * gemm::kMicroRows;
+
+inline int64_t round_down(int64_t n, int64_t multiple) { return n / multiple * multiple; }
+}  // namespace tuning_rules
+
+// Throws if a Tuning breaks what the kernels rely on (the static_asserts of the compile-time blocks).
+inline void check_tuning(const Tuning& t) {
+  const bool ok = t.block_k >= 1 && t.block_n >= gemm::kMicroCols && t.block_m >= gemm::kMicroRows &&
+                  t.block_n % gemm::kMicroCols == 0 &&  // an N block is whole micro-panels
+                  t.block_m % gemm::kMicroRows == 0 &&  // the packed-A offsets rely on whole micro-panels
+                  t.max_row_block % gemm::kMicroRows == 0 && t.max_row_block >= large_vocab::kMinRowBlock;
+  if (!ok) throw std::logic_error("csoftmax: derived cache blocks break the register tile's invariants");
+}
+
+inline Tuning derive_tuning(const MachineFacts& facts) {
+  using namespace tuning_rules;
+  using gemm::kMicroCols;
+  using gemm::kMicroRows;
+  const int64_t l1d = facts.l1d.value, l2 = facts.l2.value;
+  Tuning t{};
+  // k: the B micro-panel (k x kMicroCols), which every A micro-panel of the block reuses, and the A
+  // micro-panel (k x kMicroRows) streaming past it fill L1d. On Zen 5 (48 KB) with AVX-512: 256, the
+  // 14 KB + 32 KB measured fastest. Whole steps of the 16 x 16 transposes.
+  t.block_k = std::clamp(round_down(l1d / (kFloat * (kMicroRows + kMicroCols)), kStep), kMinBlockK, kMaxBlockK);
+  // n: the packed B block (k x n) takes half of L2, read once per A micro-panel row of the block; the
+  // other half holds the A block and C's lines. Zen 5 (1 MB): 512; the Intel Xeon (2 MB): 1024.
+  t.block_n = std::clamp<int64_t>(round_down(l2 / 2 / (kFloat * t.block_k), kMicroCols), kMicroCols, kMaxBlockN);
+  // m: the packed A block (m x k), re-read from L2 for every B micro-panel, takes a third of L2, so
+  // it and the B block (half) stay there together. Zen 5: 336 (as measured); the Intel Xeon: 672.
+  t.block_m = std::clamp(round_down(l2 / 3 / (kFloat * t.block_k), kMicroRows), large_vocab::kMinRowBlock,
+                         kMaxBlockM);
+  // A large-vocabulary chunk of more rows than one A block splits every logits GEMM into M blocks and
+  // gains nothing (on Zen 5, 336 rows, no GEMM got faster past it).
+  t.max_row_block = t.block_m;
+  check_tuning(t);
+  return t;
+}
+
+// The running machine's, derived at first use (thread-safe: a function-local static).
+inline const Tuning& tuning() {
+  static const Tuning t = derive_tuning(machine_facts());
+  return t;
+}
+
+}  // namespace csoftmax::CSOFTMAX_VARIANT

@@ -3,15 +3,15 @@
 //   C is (M, N) row-major with leading dimension ldc; A is (M, K) and B is (K, N), each given by a
 //   pointer and two strides (MatrixView), so a transpose or a column slice is a view, never a copy.
 //
-// The structure is BLIS's: K is cut into blocks of kBlockK, N into blocks of kBlockN and M into
-// blocks of kBlockM; each block of A and B is packed into micro-panels (kMicroRows rows of A,
+// The structure is BLIS's: K is cut into blocks of block_k, N into blocks of block_n and M into
+// blocks of block_m (the running machine's, tuning()); each block of A and B is packed into micro-panels (kMicroRows rows of A,
 // kMicroCols columns of B, interleaved along k) so the register kernel reads both with unit stride;
 // the packed B block stays in L2 while A micro-panels stream through L1.
 //
 // Order of summation: every C element is summed over k in increasing order, block after block, by
-// one FMA chain per (element, k-block). It depends on (M, N, K) and the strides only, so a call
-// gives bit-identical results whichever thread runs it: callers parallelize by giving each thread
-// its own C region.
+// one FMA chain per (element, k-block). It depends on (M, N, K), the strides and block_k (the
+// machine's, fixed for the process) only, never on timing, so a call gives bit-identical results
+// whichever thread runs it: callers parallelize by giving each thread its own C region.
 //
 // Its reference is the whole kernel's: kernels/tiled_linear_cross_entropy_naive.hpp, plain loops that
 // the tests compare the tiled kernel with (tests/test_tiled_linear_cross_entropy.py).
@@ -45,8 +45,8 @@ struct MatrixView {
   MatrixView transposed() const { return {data, col_stride, row_stride}; }
 };
 
-// The register tile (kMicroRows x kMicroCols) and the cache blocks (kBlockM, kBlockN, kBlockK) are in
-// csoftmax/tuning.hpp.
+// The register tile (kMicroRows x kMicroCols, compile time) and the cache blocks (Tuning: block_m,
+// block_n, block_k, derived from the running machine's caches) are in csoftmax/tuning.hpp.
 
 namespace detail {
 
@@ -213,12 +213,13 @@ class BlockPrefetch {
 
 }  // namespace detail
 
-// Packing buffers of one thread, reused across calls.
+// Packing buffers of one thread, reused across calls: one A block (block_m x block_k) and one B block
+// (block_n x block_k) of the blocks given (always tuning(): the same for every call of a process).
 struct Workspace {
   std::vector<float> a, b;
-  void reserve() {
-    a.resize(static_cast<size_t>(round_up(kBlockM, kMicroRows) * kBlockK));
-    b.resize(static_cast<size_t>(round_up(kBlockN, kMicroCols) * kBlockK));
+  void reserve(const Tuning& t) {
+    a.resize(static_cast<size_t>(round_up(t.block_m, kMicroRows) * t.block_k));
+    b.resize(static_cast<size_t>(round_up(t.block_n, kMicroCols) * t.block_k));
   }
 };
 
@@ -227,8 +228,9 @@ struct Workspace {
 inline int64_t packed_a_size(int64_t M, int64_t K) { return round_up(M, kMicroRows) * K; }
 
 inline void pack_a_blocks(float* out, MatrixView A, int64_t M, int64_t K) {
-  for (int64_t p = 0; p < K; p += kBlockK) {
-    const int64_t kc = std::min(kBlockK, K - p);
+  const int64_t block_k = tuning().block_k;  // the k blocks gemm() will walk
+  for (int64_t p = 0; p < K; p += block_k) {
+    const int64_t kc = std::min(block_k, K - p);
     detail::pack_a(out + round_up(M, kMicroRows) * p, A.block(0, p), M, kc);
   }
 }
@@ -244,23 +246,25 @@ inline void gemm(int64_t M, int64_t N, int64_t K, MatrixView A, const float* pac
       for (int64_t i = 0; i < M; ++i) std::fill(C + i * ldc, C + i * ldc + N, 0.0f);
     return;
   }
-  work.reserve();
+  const Tuning& blocks = tuning();
+  const int64_t block_k = blocks.block_k, block_n = blocks.block_n, block_m = blocks.block_m;
+  work.reserve(blocks);
   const int64_t padded_m = round_up(packed_rows ? packed_rows : M, kMicroRows);
-  for (int64_t jc = 0; jc < N; jc += kBlockN) {
-    const int64_t nc = std::min(kBlockN, N - jc);
-    for (int64_t pc = 0; pc < K; pc += kBlockK) {
-      const int64_t kc = std::min(kBlockK, K - pc);
+  for (int64_t jc = 0; jc < N; jc += block_n) {
+    const int64_t nc = std::min(block_n, N - jc);
+    for (int64_t pc = 0; pc < K; pc += block_k) {
+      const int64_t kc = std::min(block_k, K - pc);
       const bool add = accumulate || pc > 0;
       detail::pack_b(work.b.data(), B.block(pc, jc), kc, nc);
       const int64_t calls = (M + kMicroRows - 1) / kMicroRows * ((nc + kMicroCols - 1) / kMicroCols);
       detail::BlockPrefetch prefetch;
       if (pc + kc < K)
-        prefetch = detail::BlockPrefetch(B.block(pc + kc, jc), std::min(kBlockK, K - pc - kc), nc, calls);
+        prefetch = detail::BlockPrefetch(B.block(pc + kc, jc), std::min(block_k, K - pc - kc), nc, calls);
       else if (jc + nc < N)
-        prefetch = detail::BlockPrefetch(B.block(0, jc + nc), std::min(kBlockK, K), std::min(kBlockN, N - jc - nc),
+        prefetch = detail::BlockPrefetch(B.block(0, jc + nc), std::min(block_k, K), std::min(block_n, N - jc - nc),
                                          calls);
-      for (int64_t ic = 0; ic < M; ic += kBlockM) {
-        const int64_t mc = std::min(kBlockM, M - ic);
+      for (int64_t ic = 0; ic < M; ic += block_m) {
+        const int64_t mc = std::min(block_m, M - ic);
         const float* a_block;
         if (packed_a) {
           a_block = packed_a + padded_m * pc + (packed_offset + ic) * kc;

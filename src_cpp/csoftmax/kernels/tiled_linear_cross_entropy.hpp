@@ -29,9 +29,10 @@
 // where recomputing the logits for the backward, as GPU kernels do, would cost a fourth. W is read
 // from memory once per chunk, dW read and written once per chunk.
 //
-// Determinism: the chunks, tiles and groups depend on (B, C, D) only; every output element is written
-// by exactly one work item, each item sums in a fixed order (gemm.hpp) and the groups are combined in
-// group order, so any thread runs any item and the result is bit-identical for every thread count.
+// Determinism: the chunks, tiles and groups depend on (B, C, D) and the machine's caches (fixed for
+// the process) only; every output element is written by exactly one work item, each item sums in a
+// fixed order (gemm.hpp) and the groups are combined in group order, so any thread runs any item and
+// the result is bit-identical for every thread count.
 // Per-row losses are totalled in row order.
 //
 // W is either feature-major (D, C) as in the chapter, or class-major (C, D) like torch.nn.Linear.weight;
@@ -74,14 +75,15 @@ inline int64_t logits_stride(int64_t classes) {
 
 // Rows per chunk: as many as the logits budget allows, in whole micro-panels (a partial panel
 // computes all kMicroRows rows: 104 rows would cost as much as 112), within [kMinRowBlock,
-// kMaxRowBlock]. A function of the shape only; sizes up to kMaxDimension keep every product in int64.
+// max_row_block]. A function of the shape (and of the machine's caches, fixed for the process) only;
+// sizes up to kMaxDimension keep every product in int64.
 inline int64_t row_block(int64_t batch, int64_t classes) {
   const int64_t row_bytes = logits_stride(classes) * int64_t{sizeof(float)};
   // batch * row_bytes / 16, clamped; batch is capped first so the product cannot overflow
   const int64_t capped_batch = std::min(batch, 16 * kLogitsCapBytes / row_bytes + 1);
   const int64_t budget = std::clamp(capped_batch * row_bytes / 16, kLogitsFloorBytes, kLogitsCapBytes);
   const int64_t fit = budget / row_bytes;
-  const int64_t rows = std::clamp(fit / gemm::kMicroRows * gemm::kMicroRows, kMinRowBlock, kMaxRowBlock);
+  const int64_t rows = std::clamp(fit / gemm::kMicroRows * gemm::kMicroRows, kMinRowBlock, tuning().max_row_block);
   return std::min(rows, batch);
 }
 
