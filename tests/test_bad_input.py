@@ -218,7 +218,8 @@ def plan_oracle(B, C):
     ld += width if ld % 512 == 0 else 0
     row_bytes = ld * 4
     budget = min(max(B * row_bytes // 16, 19 << 20), 48 << 20)
-    rows = min(max(budget // row_bytes // micro * micro, 4 * micro), 24 * micro)
+    # at most one packed A block of rows (derived from L2; its rule is tested in test_tuning.py)
+    rows = min(max(budget // row_bytes // micro * micro, 4 * micro), _core.tuning()["max_row_block"])
     return min(rows, B), ld
 
 

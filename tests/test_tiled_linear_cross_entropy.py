@@ -21,6 +21,9 @@ ROW_BLOCK = PLAN["row_block"]  # for C up to ~18000 the chunk is the largest one
 MICRO_ROWS, MICRO_COLS = PLAN["micro_tile"]
 CLASSES = [1, 2, MICRO_COLS + 1, CLASS_BLOCK - 1, CLASS_BLOCK, CLASS_BLOCK + 1, 3 * CLASS_BLOCK + 7]
 BATCHES = [1, 2, MICRO_ROWS + 1, ROW_BLOCK - 1, ROW_BLOCK, ROW_BLOCK + 1, 3 * ROW_BLOCK + 7]
+# The sgemm's cache blocks, derived from this machine's caches (csoftmax/tuning.hpp)
+TUNING = _core.tuning()
+BLOCK_K, BLOCK_N, BLOCK_M = TUNING["block_k"], TUNING["block_n"], TUNING["block_m"]
 
 
 class Run(NamedTuple):
@@ -62,6 +65,24 @@ def check(got, ref, lse_requested, grad_input=True, tolerance=1.0):
 def test_classes_cross_every_tile_boundary(C, D):
     X, W, b, y, _, _ = make_problem(MICRO_ROWS * 3 + 5, D, C, np.float32)
     check(*run_both(X, W, b, y, grad_input=True))
+
+
+@pytest.mark.parametrize("layout", ["DC", "CD"])
+@pytest.mark.parametrize("D", sorted({BLOCK_K - 1, BLOCK_K + 1, BLOCK_N - 1, BLOCK_N + 1, BLOCK_M - 1, BLOCK_M + 1}))
+def test_features_cross_every_gemm_block(D, layout):
+    # D is the depth (block_k) of the logits GEMM, the columns (block_n) of dX's and, in the CD layout,
+    # of dW's; in the DC layout, with 4 class tiles or more, the rows (block_m) of dW's
+    C = 4 * CLASS_BLOCK + 5
+    X, W, b, y, _, _ = make_problem(2 * MICRO_ROWS + 3, D, C, np.float32)
+    W = np.ascontiguousarray(W.T) if layout == "CD" else W
+    check(*run_both(X, W, b, y, grad_input=True, layout=layout))
+
+
+@pytest.mark.parametrize("C", [BLOCK_K - 1, BLOCK_K + 1, 2 * BLOCK_K + 1])
+def test_classes_cross_the_depth_block_of_the_softcap_input_gradient(C):
+    # with a soft cap dX = G . W is one GEMM over the classes: C is its depth
+    X, W, b, y, _, _ = make_problem(MICRO_ROWS + 5, 70, C, np.float32)
+    check(*run_both(X, W, b, y, grad_input=True, softcap=3.0))
 
 
 @pytest.mark.parametrize("B", BATCHES)
@@ -360,6 +381,17 @@ def test_transposed_view_of_w_is_read_in_place():
     # grad_W comes back in the caller's shape, as the transpose of the kernel's (C, D) output
     assert as_view.grad_W.shape == W.shape and as_view.grad_W.flags.f_contiguous
     np.testing.assert_array_equal(as_view.grad_W, as_layout.grad_W.T)
+
+
+def test_any_thread_count_gives_identical_results_across_gemm_blocks(restore_threads):
+    X, W, b, y, _, _ = make_problem(ROW_BLOCK + 3, BLOCK_K + 1, 4 * CLASS_BLOCK + 5, np.float32)
+    results = []
+    for threads in (1, 2, 3):
+        csoftmax.set_num_threads(threads)
+        results.append(csoftmax.linear_cross_entropy(X, W, b, y, grad_input=True, reduction="none"))
+    for other in results[1:]:
+        for name in ("loss", "grad_W", "grad_b", "grad_X"):
+            np.testing.assert_array_equal(getattr(results[0], name), getattr(other, name), err_msg=name)
 
 
 @pytest.mark.parametrize("layout", ["DC", "CD"])

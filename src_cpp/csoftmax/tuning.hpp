@@ -56,7 +56,10 @@ inline constexpr int kGradInputChains = 4;
 // Work partition of the fused step (kernels/linear_cross_entropy.hpp, plan_blocks): at least
 // kMinRowsPerBlock rows a block (128: the chapter's batch of 256 is one block per core of the 2-core
 // machines, so the reduction moves only the other core's half of one partial), at most kMaxBlocks
-// blocks, and all blocks' partial [dW | db] within kPartialBytes.
+// blocks, and all blocks' partial [dW | db] within kPartialBytes. Neither is a cache size, so they
+// stay constants: the rows a block needs are set by the cost of reducing its partial (C D adds)
+// against its work (2 x rows x C D FMAs), whatever the caches; the partials' cap is a memory promise.
+// (A block's partial is hot in L1d/L2 whatever its row count: at the chapter's shape it is 31 KB.)
 inline constexpr int64_t kMinRowsPerBlock = 128;
 inline constexpr int64_t kMaxBlocks = 64;
 inline constexpr int64_t kPartialBytes = int64_t{64} << 20;
