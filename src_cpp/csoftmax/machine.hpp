@@ -119,12 +119,13 @@ inline Fact first_plausible(int64_t from_sysconf, int64_t from_sysfs, bool (*pla
   return {-1, "none"};  // validated() replaces it
 }
 
-inline int64_t usable_processors() {
+// The processors this process may run on (its affinity mask), else those online.
+inline Fact usable_processors() {
 #if defined(__linux__)
   cpu_set_t set;
-  if (sched_getaffinity(0, sizeof(set), &set) == 0) return CPU_COUNT(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) return {CPU_COUNT(&set), "sched_getaffinity"};
 #endif
-  return sysconf_value(_SC_NPROCESSORS_ONLN);
+  return {sysconf_value(_SC_NPROCESSORS_ONLN), "sysconf"};
 }
 
 inline MachineFacts read_machine_facts() {
@@ -142,7 +143,7 @@ inline MachineFacts read_machine_facts() {
       // a CPU without L3: sysconf says 0, and sysfs lists levels 1 and 2 only
       first_plausible(l3, sysfs_cache(3, false), [](int64_t b) { return b > 0 && plausible_l3(b); }),
       first_plausible(line, sysfs_cache(1, true), plausible_line),
-      {usable_processors(), "sched_getaffinity"},
+      usable_processors(),
   };
   if (raw.l3.value < 0 && l3 == 0 && sysfs_has_l2 && sysfs_cache(3, false) == 0) raw.l3 = {0, "sysfs (no L3)"};
   return validated(raw);
