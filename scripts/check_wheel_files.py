@@ -19,7 +19,8 @@ NOT_SHIPPED = {".pyx", ".pyc", ".so"}
 
 
 def source_files(package: pathlib.Path) -> set[str]:
-    return {path.as_posix() for path in package.rglob("*")
+    """The package's files as the wheel names them (csoftmax/...)."""
+    return {path.relative_to(package.parent).as_posix() for path in package.rglob("*")
             if path.is_file() and path.suffix not in NOT_SHIPPED and "__pycache__" not in path.parts}
 
 
