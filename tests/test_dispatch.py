@@ -16,12 +16,11 @@ import subprocess
 import sys
 import tempfile
 
-import numpy as np
 import pytest
 from helpers import assert_close
 
 import csoftmax
-from csoftmax import _core
+from csoftmax import _core, _isa
 
 INFO = csoftmax.build_info()
 KERNELS = pathlib.Path(__file__).with_name("dispatch_kernels.py")
@@ -69,7 +68,7 @@ def test_the_native_build_has_one_variant():
 def test_the_dispatched_build_has_a_variant_per_instruction_set():
     assert INFO["variants_compiled"][0] == "baseline" and not INFO["native"]
     if INFO["variants_compiled"] == ("baseline", "avx2", "avx512"):
-        flags = csoftmax._isa.cpu_flags()
+        flags = _isa.cpu_flags()
         if flags is not None:  # /proc/cpuinfo and the compiler's check agree on what runs here
             expect = ["baseline"]
             expect += ["avx2"] * all(f in flags for f in ("avx2", "fma", "bmi1", "bmi2", "f16c", "abm", "movbe"))
@@ -293,7 +292,7 @@ def test_under_valgrind_the_choice_is_avx2_and_every_kernel_runs():
     """valgrind's virtual CPU offers AVX2 but not AVX-512 (valgrind cannot execute it): the automatic choice
     must be avx2, and no instruction of the run may be one it lacks (that would be SIGILL)."""
     got = kernel_results(None, prefix=VALGRIND)
-    assert got["variant"] == "avx2"
+    assert got["variant"] == ("avx2" if "avx2" in INFO["variants_runnable"] else "baseline")  # (as the host)
 
 
 @DISPATCHED_ONLY

@@ -57,7 +57,7 @@ Features missing_for_x86_64_v3() {
   CSOFTMAX_REQUIRE("bmi");
   CSOFTMAX_REQUIRE("bmi2");
   CSOFTMAX_REQUIRE("f16c");
-  CSOFTMAX_REQUIRE("abm");  // LZCNT
+  CSOFTMAX_REQUIRE("lzcnt");
   CSOFTMAX_REQUIRE("movbe");
 #if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
   // GCC's own test of the whole level (also CMPXCHG16B, LAHF, XSAVE): the final word.
