@@ -11,10 +11,15 @@ What is measured:
   kernel step   one fused forward + backward at the chapter's shape and others, called from Python,
                 and the chapter's step run back to back in C++ (no Python in between), as GFLOP/s and
                 as a percentage of the machine's peak FMA rate (measured here by csoftmax's probe)
-  recipe        the chapter's 10 epochs on Fashion-MNIST: fused vs. the NumPy backend vs. PyTorch eager
+  recipe        the chapter's 10 epochs on Fashion-MNIST: fused vs. the NumPy backend, a plain NumPy loop
+                (benchmarks/contenders.py) and PyTorch eager
   evaluation    predicted labels of the 10,000 test images
   threads       the fused recipe on 1 thread and on all of them (results must be identical)
   memory        memory across the epochs of the fused recipe (no allocation per minibatch)
+  variants      each instruction-set variant this CPU runs, forced in a child process: the chapter's
+                step against that variant's own FMA peak (benchmarks/bench_variant.py)
+  builds        with --against PYTHON (another install, e.g. the native build's venv): the recipe and a
+                large-vocabulary step of both installs, taking turns
   large vocab   exercise 5: benchmarks/bench_large_vocab.py, run in a process of its own
 
 Some environments set OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE, which slow NumPy's OpenBLAS down; this
@@ -64,11 +69,15 @@ STEP_SHAPES = [
 ]
 
 TARGETS = {
-    "recipe_vs_numpy": 8.0,
+    "recipe_vs_numpy": 10.0,
+    "recipe_vs_numpy_loop": 7.0,
     "recipe_vs_torch": 15.0,
     "step_percent_of_peak": 60.0,
     "eval_vs_numpy": 10.0,
     "threads_speedup": 1.7,
+    "variant_step_percent_of_own_peak": 50.0,  # the lowest over the variants this CPU runs
+    "build_recipe_speed": 0.95,  # this build's recipe speed over the other build's (--against): within 5%
+    "build_large_vocab_speed": 0.95,
 }
 
 
@@ -207,19 +216,22 @@ def bench_recipe(epochs, repeats, torch_repeats):
                            "epochs": outcomes[0][1]}
         if backend == "fused":
             fused_model = outcomes[0][2]
+    W0 = SoftmaxRegression(seed=seed).W.copy()
+    loops = {"numpy loop": contenders.numpy_loop_recipe}
     if contenders.torch_available():
-        W0 = SoftmaxRegression(seed=seed).W.copy()
+        loops["torch"] = contenders.torch_recipe
+    for name, recipe in loops.items():
 
-        def torch_fit():
+        def loop_fit():
             train_iter, test_iter = load_data(batch_size, seed)
             settle()
-            return contenders.torch_recipe(train_iter, test_iter, W0, epochs, lr)
+            return recipe(train_iter, test_iter, W0, epochs, lr)
 
-        outcomes = [torch_fit() for _ in range(max(1, torch_repeats))]
-        result["torch"] = {"times": [o[1] for o in outcomes], "median": statistics.median(o[1] for o in outcomes),
-                           "epochs": outcomes[0][0]}
+        outcomes = [loop_fit() for _ in range(max(1, torch_repeats))]
+        result[name] = {"times": [o[1] for o in outcomes], "median": statistics.median(o[1] for o in outcomes),
+                        "epochs": outcomes[0][0]}
     fused_acc = result["fused"]["epochs"][-1]["test_acc"]
-    for other in ("numpy", "torch"):
+    for other in ("numpy", "numpy loop", "torch"):
         if other in result:
             gap = abs(result[other]["epochs"][-1]["test_acc"] - fused_acc)
             result[other]["test_acc_gap_pp"] = 100 * gap
@@ -300,6 +312,52 @@ def bench_memory(epochs):
             "rss_bytes_range": [min(rss), max(rss)]}
 
 
+def run_variant_child(python, measures, repeats, quick, isa=None):
+    """benchmarks/bench_variant.py's JSON from a child process: under another install's Python, or with
+    CSOFTMAX_ISA forcing a variant (both are fixed when csoftmax._core is imported)."""
+    env = dict(os.environ)
+    env.pop("CSOFTMAX_ISA", None)
+    if isa is not None:
+        env["CSOFTMAX_ISA"] = isa
+    script = Path(__file__).resolve().parent / "bench_variant.py"
+    command = [python, str(script), "--measure", ",".join(measures), "--repeats", str(repeats)]
+    done = subprocess.run(command + (["--quick"] if quick else []), env=env, check=True, capture_output=True,
+                          text=True, cwd=Path(script).parent)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def bench_variants(repeats, quick):
+    """Each instruction-set variant this CPU runs, forced in turn: its chapter step against its own FMA
+    peak (a dispatched build has several; a native build has one)."""
+    info = csoftmax.build_info()
+    variants = info.get("variants_runnable") or [info.get("variant", "native")]
+    return {variant: run_variant_child(sys.executable, ("peak", "steady"), repeats, quick,
+                                       isa=variant if len(variants) > 1 else None)
+            for variant in variants}
+
+
+def bench_builds(against, rounds, quick):
+    """This install and another (`against`: its Python) taking turns, `rounds` times: the recipe and one
+    large-vocabulary step, medians over the rounds. Each round is one child process per install."""
+    measures = ("recipe", "large_vocab")
+    runs = {"this": [], "against": []}
+    for _ in range(rounds):
+        runs["this"].append(run_variant_child(sys.executable, measures, 3, quick))
+        runs["against"].append(run_variant_child(against, measures, 3, quick))
+    result = {}
+    for name, children in runs.items():
+        result[name] = {"python": children[0]["python"], "variant": children[0]["variant"],
+                        "native": children[0]["native"], "cxx_flags": children[0]["cxx_flags"],
+                        "recipe_s": statistics.median(c["recipe"]["median"] for c in children),
+                        "large_vocab_s": statistics.median(c["large_vocab"]["median"] for c in children),
+                        "large_vocab_shape": children[0]["large_vocab"]["shape"],
+                        "test_acc": children[0]["recipe"]["test_acc"]}
+    if result["this"]["test_acc"] != result["against"]["test_acc"]:
+        raise AssertionError(f"builds: the recipe's test accuracy differs ({result['this']['test_acc']} here, "
+                             f"{result['against']['test_acc']} with {against})")
+    return result
+
+
 def bench_large_vocab(quick, out):
     """Exercise 5's benchmark (benchmarks/bench_large_vocab.py), in a process of its own: its
     gigabyte-sized PyTorch steps would otherwise leave this process's memory and thread pools
@@ -324,11 +382,19 @@ def summarize(results):
     all_threads = str(max(int(k) for k in threads if k.isdigit()))
     summary = {
         "recipe_vs_numpy": ratio(recipe["fused"]["median"], recipe["numpy"]["median"]),
+        "recipe_vs_numpy_loop": ratio(recipe["fused"]["median"], recipe["numpy loop"]["median"]),
         "recipe_vs_torch": ratio(recipe["fused"]["median"], recipe["torch"]["median"]) if "torch" in recipe else None,
         "step_percent_of_peak": steps["steady"][all_threads]["percent_of_peak"],
         "eval_vs_numpy": ratio(evaluation["csoftmax"]["median"], evaluation["numpy"]["median"]),
         "threads_speedup": ratio(threads[all_threads]["median"], threads["1"]["median"]),
+        "variant_step_percent_of_own_peak": min(
+            v["steady"][max(v["steady"], key=lambda k: int(k) if k.isdigit() else 0)]["percent_of_peak"]
+            for v in results["variants"].values()),
     }
+    if "builds" in results:
+        builds = results["builds"]
+        summary["build_recipe_speed"] = ratio(builds["this"]["recipe_s"], builds["against"]["recipe_s"])
+        summary["build_large_vocab_speed"] = ratio(builds["this"]["large_vocab_s"], builds["against"]["large_vocab_s"])
     return {name: {"value": value, "target": TARGETS[name], "met": value is not None and value >= TARGETS[name]}
             for name, value in summary.items()}
 
@@ -360,10 +426,10 @@ def print_report(results):
     print(f"\nRecipe: {recipe['epochs']} epochs, batch {recipe['batch_size']}, lr {recipe['lr']:g} on {kind} "
           f"({data['train']} train / {data['test']} test, {data['source']}); wall time of the training loop, "
           "evaluation included")
-    for name in ("fused", "numpy", "torch"):
+    for name in ("fused", "numpy", "numpy loop", "torch"):
         if name in recipe:
             last = recipe[name]["epochs"][-1]
-            print(f"  {name:<6} {recipe[name]['median'] * 1e3:>9.1f} ms   final train loss {last['train_loss']:.4f}  "
+            print(f"  {name:<10} {recipe[name]['median'] * 1e3:>9.1f} ms   final train loss {last['train_loss']:.4f}  "
                   f"train acc {last['train_acc']:.4f}  test acc {last['test_acc']:.4f}")
 
     ev = results["evaluation"]
@@ -384,9 +450,32 @@ def print_report(results):
           f"traced Python/NumPy {mem['traced_bytes_range'][0] / mib:.2f}-{mem['traced_bytes_range'][1] / mib:.2f} MiB, "
           f"resident {mem['rss_bytes_range'][0] / mib:.1f}-{mem['rss_bytes_range'][1] / mib:.1f} MiB")
 
+    print("\nInstruction-set variants, each forced (CSOFTMAX_ISA) in a process of its own: the chapter's step "
+          "back to back in C++ against that variant's own FMA peak")
+    for variant, v in results["variants"].items():
+        cells = "; ".join(f"{t} thread(s) {v['steady'][t]['seconds_per_step'] * 1e6:.1f} µs/step = "
+                          f"{v['steady'][t]['percent_of_peak']:.0f}% of {v['peak_gflops'][t]:.0f} GFLOP/s"
+                          for t in v["peak_gflops"])
+        print(f"  {variant:<9} {v['simd']:<9} {cells}")
+
+    if "builds" in results:
+        builds = results["builds"]
+        this, other = builds["this"], builds["against"]
+        shape = "x".join(str(n) for n in this["large_vocab_shape"])
+        print(f"\nBuilds side by side (medians of {results['build_rounds']} rounds, each install in turn): recipe, "
+              f"and one large-vocabulary step (B x D x V = {shape})")
+        for name, b in (("this", this), ("against", other)):
+            kind = "native" if b["native"] else "portable"
+            print(f"  {name:<8} {kind} ({b['variant']}), {b['python']}: recipe {b['recipe_s'] * 1e3:.1f} ms, "
+                  f"large vocab {b['large_vocab_s'] * 1e3:.0f} ms")
+
     print("\nTargets (ratios from this run):")
     labels = {
         "recipe_vs_numpy": "recipe, fused vs numpy backend",
+        "recipe_vs_numpy_loop": "recipe, fused vs a plain NumPy loop",
+        "variant_step_percent_of_own_peak": "step, % of own peak (lowest variant)",
+        "build_recipe_speed": "recipe, this build's speed / --against's",
+        "build_large_vocab_speed": "large vocab, this build / --against's",
         "recipe_vs_torch": "recipe, fused vs PyTorch eager",
         "step_percent_of_peak": "chapter step, % of peak (all threads)",
         "eval_vs_numpy": "evaluation, csoftmax vs numpy",
@@ -436,6 +525,9 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="small repeats and 2 epochs: a check that runs in CI")
     parser.add_argument("--no-large-vocab", action="store_true",
                         help="skip exercise 5's benchmark (benchmarks/bench_large_vocab.py, several minutes)")
+    parser.add_argument("--against", metavar="PYTHON",
+                        help="the Python of another csoftmax install (e.g. a venv with the native build): "
+                             "its recipe and large-vocabulary step are timed in turn with this one's")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results",
                         help="directory for bench.json and bench.png (default: benchmarks/results)")
     args = parser.parse_args(argv)
@@ -457,6 +549,12 @@ def main(argv=None):
     results["evaluation"] = bench_evaluation(model, test_iter, repeats)
     results["threads"] = bench_threads(epochs, repeats if not args.quick else 2)
     results["memory"] = bench_memory(epochs if not args.quick else 3)
+    print("measuring... (instruction-set variants)", flush=True)
+    results["variants"] = bench_variants(repeats, args.quick)
+    if args.against:
+        print(f"measuring... (this build and {args.against}, in turn)", flush=True)
+        results["build_rounds"] = 1 if args.quick else 5
+        results["builds"] = bench_builds(args.against, results["build_rounds"], args.quick)
     results["summary"] = summarize(results)
     print_report(results)
 

@@ -36,6 +36,8 @@ if __name__ == "__main__":
 import argparse  # noqa: E402
 import importlib.util  # noqa: E402
 import json  # noqa: E402
+import math  # noqa: E402
+import statistics  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -95,6 +97,14 @@ def single_machine_evaluation(X, y, n_classes, params, repeats):
 def scheduler_round_trip(client, repeats):
     """Median seconds of a no-op task's round trip."""
     return timed(lambda: client.submit(int, pure=False).result(), repeats, min_seconds=0)["median"]
+
+
+def scheduler_task_cost(client, tasks=400, repeats=3):
+    """Median seconds of scheduler time per task: a burst of no-op tasks at once, wall time / tasks.
+    The scheduler handles tasks one after another, so this is what each extra task of an evaluation
+    costs, where the round trip above is what each dependent step costs."""
+    burst = lambda: client.gather(client.map(int, range(tasks), pure=False))  # noqa: E731
+    return timed(burst, repeats, min_seconds=0)["median"] / tasks
 
 
 def outgoing_bytes(client):
@@ -172,6 +182,7 @@ def run(quick=False, out=RESULTS):
     coefficient_bytes = params.nbytes
     results = {"quick": quick, "environment": base_environment(), "shape": list(X.shape), "classes": n_classes,
                "evaluation_seconds": {"single machine": single_seconds}, "scheduler_round_trip_s": {},
+               "scheduler_task_s": {},
                "bytes": {"coefficients": coefficient_bytes, "partial": coefficient_bytes + 8},
                "chunks_per_worker": CHUNKS_PER_WORKER}
     for n_workers in WORKER_COUNTS:
@@ -179,15 +190,71 @@ def run(quick=False, out=RESULTS):
                           dashboard_address=":0") as cluster, Client(cluster) as client:
             name = f"{n_workers} worker{'s' if n_workers > 1 else ''}"
             results["scheduler_round_trip_s"][name] = scheduler_round_trip(client, repeats * 3)
+            results["scheduler_task_s"][name] = scheduler_task_cost(client)
             measured = dask_evaluation(client, n_workers, X, y, n_classes, params, expected, repeats)
             results["evaluation_seconds"][name] = measured["seconds"]
             results["bytes"][f"worker bytes sent per evaluation, {name}"] = measured["worker_bytes_sent"]
             if n_workers == max(WORKER_COUNTS):
                 results["fits"] = compare_fits(X, y, X_test, y_test, n_workers, fit_params)
+    results["model"] = scaling_model(results)
     out.mkdir(parents=True, exist_ok=True)
     (out / "bench_dask.json").write_text(json.dumps(results, indent=2))
     report(results)
     return results
+
+
+def model_constants(results):
+    """The constants of the per-evaluation time model, from this run's measurements.
+
+    T(N) = t_row * n / N  +  L0 + rtt * log2(k N)  +  2 k N * tau  +  2 P log2(N) / bandwidth
+      compute     t_row: seconds per row of one evaluation on one machine (all its threads), rows split
+                  evenly over N machines;
+      latency     L0: the engine's fixed cost of an evaluation (the 1-worker evaluation minus the
+                  1-thread single machine, less its one tree level), rtt: one dependent step (the no-op
+                  round trip), once per level of the binary tree over the k N chunks;
+      scheduler   tau: the scheduler's time per task; an evaluation has k N chunk tasks and k N - 1
+                  tree additions, handled one after another on the scheduler;
+      bytes       P: one partial (= the coefficients); the broadcast and the tree each move P per level
+                  on the critical path: 63 kB at 1.25 GB/s (10 Gb/s) is 50 us a level, small beside rtt.
+    """
+    single = results["evaluation_seconds"]["single machine"]
+    rtt = statistics.median(results["scheduler_round_trip_s"].values())
+    k = results["chunks_per_worker"]
+    overhead = results["evaluation_seconds"]["1 worker"] - single["1 thread"]
+    return {"t_row_s": min(single.values()) / results["shape"][0], "rtt_s": rtt,
+            "L0_s": max(0.0, overhead - rtt * math.log2(k)), "tau_s": statistics.median(results["scheduler_task_s"].values()),
+            "k": k, "partial_bytes": results["bytes"]["partial"], "bandwidth_bytes_s": 1.25e9}
+
+
+def modeled_seconds(constants, rows, machines):
+    c = constants
+    chunks = c["k"] * machines
+    return (c["t_row_s"] * rows / machines + c["L0_s"] + c["rtt_s"] * math.log2(chunks) + 2 * chunks * c["tau_s"]
+            + 2 * c["partial_bytes"] * math.log2(max(machines, 1)) / c["bandwidth_bytes_s"])
+
+
+def scaling_model(results, scales=(1, 100, 1000), machines=(1, 10, 30, 100)):
+    """Modeled seconds per evaluation on N machines like this one, for this problem's rows times each
+    scale, and the machine count past which more machines make an evaluation slower."""
+    constants = model_constants(results)
+    rows = results["shape"][0]
+    table = {}
+    for scale in scales:
+        times = {n: modeled_seconds(constants, rows * scale, n) for n in range(1, 2001)}
+        best = min(times, key=times.get)
+        table[f"{scale}x rows"] = {"rows": rows * scale, "seconds": {str(n): times[n] for n in machines},
+                                   "best_machines": best, "best_seconds": times[best]}
+    return {"constants": constants, "table": table}
+
+
+def report_model(model):
+    c = model["constants"]
+    print(f"  model: t_row {c['t_row_s'] * 1e9:.0f} ns, L0 {c['L0_s'] * 1e3:.1f} ms, round trip {c['rtt_s'] * 1e3:.2f} ms "
+          f"a tree level, scheduler {c['tau_s'] * 1e3:.2f} ms a task, {c['k']} chunks a machine")
+    for name, row in model["table"].items():
+        cells = ", ".join(f"N={n}: {s * 1e3:.0f} ms" for n, s in row["seconds"].items())
+        print(f"    {name:>10} ({row['rows']:.1e} rows): {cells}; fastest at N={row['best_machines']} "
+              f"({row['best_seconds'] * 1e3:.0f} ms)")
 
 
 def report(results):
@@ -201,7 +268,8 @@ def report(results):
         print(f"  evaluation, Dask, {name:>17}: {seconds * 1e3:9.2f} ms  "
               f"({seconds / single['1 thread']:.1f}x the 1-thread single machine), "
               f"{results['bytes'][f'worker bytes sent per evaluation, {name}'] / 1e3:.1f} kB sent by workers; "
-              f"scheduler round trip {results['scheduler_round_trip_s'][name] * 1e3:.2f} ms")
+              f"scheduler round trip {results['scheduler_round_trip_s'][name] * 1e3:.2f} ms, "
+              f"{results['scheduler_task_s'][name] * 1e3:.2f} ms a task in a burst")
     print(f"  coefficients {results['bytes']['coefficients'] / 1e3:.1f} kB, one partial "
           f"{results['bytes']['partial'] / 1e3:.1f} kB")
     for name, fit in results["fits"].items():
@@ -213,6 +281,7 @@ def report(results):
         objective = f", objective {fit['objective']:.8f}" if "objective" in fit else ""
         print(f"  fit, {name}: {fit['seconds']:.2f} s{iterations}{objective}, "
               f"test accuracy {fit['test_accuracy']:.4f}")
+    report_model(results["model"])
 
 
 def main(argv=None):

@@ -109,3 +109,38 @@ def torch_recipe(train_iter, test_iter, W0, epochs, lr):
             test_acc = float((torch.addmm(b, X_test, W).argmax(dim=1) == y_test).float().mean())
         history.append({"train_loss": loss_sum / len(order), "train_acc": correct / len(order), "test_acc": test_acc})
     return history, time.perf_counter() - start
+
+
+# --- the recipe as a plain NumPy loop ------------------------------------------------------------------
+
+
+def numpy_loop_recipe(train_iter, test_iter, W0, epochs, lr):
+    """The chapter's recipe as a user writes it in NumPy, without the backend's checks: float32 images
+    converted once before the clock (as torch_recipe's tensors), the same initial W and shuffles, one
+    stable softmax + cross-entropy + SGD update per minibatch. Returns (per-epoch metrics, seconds)."""
+    X_train = train_iter.images.astype(np.float32) * np.float32(train_iter.x_scale)
+    X_test = test_iter.images.astype(np.float32) * np.float32(test_iter.x_scale)
+    W, b = W0.astype(np.float32, copy=True), np.zeros(W0.shape[1], dtype=np.float32)
+    batch_size = train_iter.batch_size
+    history = []
+    start = time.perf_counter()
+    for _ in range(epochs):
+        order = train_iter.next_epoch_order()
+        loss_sum, correct = 0.0, 0
+        for first in range(0, len(order), batch_size):
+            rows = order[first : first + batch_size]
+            X, y = X_train[rows], train_iter.labels[rows]
+            n = len(rows)
+            shifted = X @ W + b
+            shifted -= shifted.max(axis=1, keepdims=True)
+            exp = np.exp(shifted)
+            total = exp.sum(axis=1, keepdims=True)
+            loss_sum += float(np.sum(np.log(total[:, 0]) - shifted[np.arange(n), y]))
+            correct += int(np.count_nonzero(shifted.argmax(axis=1) == y))
+            G = exp / total
+            G[np.arange(n), y] -= 1
+            W -= np.float32(lr / n) * (X.T @ G)
+            b -= np.float32(lr / n) * G.sum(axis=0)
+        test_acc = float(np.mean((X_test @ W + b).argmax(axis=1) == test_iter.labels))
+        history.append({"train_loss": loss_sum / len(order), "train_acc": correct / len(order), "test_acc": test_acc})
+    return history, time.perf_counter() - start

@@ -18,8 +18,9 @@ _Layout = Literal["DC", "CD"]
 # --- register_build_info.cpp ---------------------------------------------------------------------
 
 def build_info() -> dict[str, Any]:
-    """compiler, cxx_flags, native, simd, simd_width, tile, openmp, available_threads, max_threads,
-    cpu_features."""
+    """compiler, cxx_flags, native, simd, simd_width, tile (the running variant's), openmp, available_threads,
+    max_threads, cpu_features; variant (running), variants_compiled, variants_runnable (by this CPU), variant_forced
+    (CSOFTMAX_ISA, or None)."""
 
 def peak_fma_flops(threads: int, iterations: int = 2000000, repeats: int = 5) -> tuple[float, int]:
     """(FLOP/s, threads that ran) of independent FMA chains: the machine's fp32 peak."""

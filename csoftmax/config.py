@@ -75,9 +75,18 @@ def _tuning_lines(t: dict) -> list[str]:
     ]
 
 
+def _variant_summary(info) -> str:
+    """The running variant, what was compiled in and what this CPU runs of it, and the CSOFTMAX_ISA setting."""
+    compiled, runnable = info["variants_compiled"], info["variants_runnable"]
+    runs = "all" if tuple(runnable) == tuple(compiled) else ", ".join(runnable)
+    forced = "CSOFTMAX_ISA not set" if info["variant_forced"] is None else f"CSOFTMAX_ISA={info['variant_forced']}"
+    return f"{info['variant']} (compiled: {', '.join(compiled)}; this CPU runs {runs}; {forced})"
+
+
 def show_config(file=None) -> None:
-    """Print the build report: compiler, flags, SIMD compiled in vs. offered by the CPU, OpenMP, threads,
-    the caches the machine reports and the blocks derived from them."""
+    """Print the build report: compiler, flags, the instruction-set variant running and those compiled in,
+    SIMD compiled in vs. offered by the CPU, OpenMP, threads, the caches the machine reports and the blocks
+    derived from them. The flags and SIMD are the running variant's."""
     from . import __version__
 
     info = build_info()
@@ -87,6 +96,7 @@ def show_config(file=None) -> None:
         f"  compiler:     {info['compiler']}",
         f"  flags:        {info['cxx_flags']}",
         f"  build:        {'native (-march=native)' if info['native'] else 'portable'}",
+        f"  variant:      {_variant_summary(info)}",
         f"  SIMD:         {info['simd']} ({info['simd_width']} float lanes), "
         f"tiles {info['tile'][0]} rows x {info['tile'][1]} classes (forward), "
         f"{info['tile'][2]} vectors x {info['tile'][1]} classes (backward)",

@@ -13,6 +13,17 @@ import pytest
 sys.path.insert(0, os.path.dirname(__file__))
 
 
+def pytest_report_header(config):
+    """Which csoftmax the tests run: its path (so a run shows it imported the installed package, not
+    the source tree) and, in a dispatched build, the instruction-set variant chosen at import."""
+    try:
+        import csoftmax
+    except ImportError as error:
+        return f"csoftmax: not importable ({error})"
+    variant = csoftmax.build_info().get("variant")
+    return f"csoftmax: {csoftmax.__file__}" + (f", variant {variant}" if variant else "")
+
+
 @pytest.fixture
 def restore_threads():
     """Whatever thread count a test sets, the next test starts from the default (all available)."""

@@ -5,8 +5,10 @@ anywhere in _core, its module init included), from build-time facts in csoftmax.
 CPU flags the kernel reports.
 """
 
+import os
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
@@ -58,8 +60,22 @@ def test_no_cpu_information_means_no_verdict():
     _isa.check_cpu(["__AVX512F__"], None, isa_name="AVX-512")  # e.g. no /proc/cpuinfo: nothing to compare
 
 
+def lowest_variant_simd():
+    """The SIMD level of the build's lowest variant, the one module init is compiled for."""
+    info = csoftmax.build_info()
+    if info["variant"] == info["variants_compiled"][0]:
+        return info["simd"]
+    env = {**os.environ, "CSOFTMAX_ISA": info["variants_compiled"][0]}
+    run = subprocess.run([sys.executable, "-c", "import csoftmax; print(csoftmax.build_info()['simd'])"],
+                         capture_output=True, text=True, timeout=60, env=env, cwd=tempfile.gettempdir())
+    assert run.returncode == 0, run.stderr
+    return run.stdout.strip()
+
+
 def test_the_installed_build_records_what_it_compiled_in():
-    simd = csoftmax.build_info()["simd"]
+    """_build_isa describes what importing _core needs: its lowest variant (the only one, natively)."""
+    assert _build_isa.VARIANTS == csoftmax.build_info()["variants_compiled"]
+    simd = lowest_variant_simd()
     expected = {"AVX-512": "__AVX512F__", "AVX2+FMA": "__AVX2__", "AVX": "__AVX__", "SSE2": "__SSE2__"}
     if simd in expected:
         assert expected[simd] in _build_isa.COMPILER_MACROS

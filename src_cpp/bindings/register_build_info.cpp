@@ -1,4 +1,5 @@
-// csoftmax._core: what was compiled in (compiler, flags, SIMD, OpenMP) and the thread setting.
+// csoftmax._core: what was compiled in (compiler, flags, SIMD, OpenMP; the running variant's), which
+// variant runs, and the thread setting.
 #include "csoftmax/variant.hpp"
 
 #include <stdexcept>
@@ -41,9 +42,11 @@ py::dict cpu_features() {
 
 }  // namespace
 
-void register_build_info(py::module_& m) {
-  m.def("build_info", [] {
+// `dispatch`: variant, variants_compiled, variants_runnable, variant_forced (bindings/module.cpp).
+void register_build_info(py::module_& m, const py::dict& dispatch) {
+  m.def("build_info", [dispatch] {
     py::dict info;
+    for (auto item : dispatch) info[item.first] = item.second;
     info["compiler"] = CSOFTMAX_COMPILER;
     info["cxx_flags"] = CSOFTMAX_CXX_FLAGS;
     info["native"] = bool(CSOFTMAX_BUILD_NATIVE);
