@@ -2,9 +2,10 @@
 // stores, and its lane reductions (exp and log are in simd/exp_log.hpp).
 //
 // GCC/Clang vector extensions let the same source compile to AVX-512, AVX2, SSE2 or NEON; the width
-// is fixed at build time by the target flags (-march=native by default, baseline for a portable build).
+// is fixed at compile time by the target flags (-march=native, or one variant of the portable build).
 // Where the extensions compile badly (byte conversion, splats, masked tails, reductions) AVX-512 and
-// AVX2 get intrinsics; every other target gets the plain loop beside them.
+// AVX2 get intrinsics, SSE2 (the portable build's baseline) gets them for the byte conversion and the
+// splat, and every other target gets the plain loop beside them.
 #pragma once
 
 #include "csoftmax/variant.hpp"
@@ -14,6 +15,8 @@
 
 #if defined(__AVX__)
 #include <immintrin.h>
+#elif defined(__SSE2__)
+#include <emmintrin.h>
 #endif
 
 namespace csoftmax::CSOFTMAX_VARIANT::simd {
@@ -55,6 +58,8 @@ inline vfloat broadcast(float value) {
   return (vfloat)_mm512_set1_ps(value);
 #elif defined(__AVX__)
   return (vfloat)_mm256_set1_ps(value);
+#elif defined(__SSE2__)
+  return (vfloat)_mm_set1_ps(value);
 #else
   vfloat v;
   for (int i = 0; i < kWidth; ++i) v[i] = value;
@@ -83,6 +88,12 @@ inline vfloat load(const uint8_t* p) {
   return (vfloat)_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
 #elif defined(__AVX2__)
   return (vfloat)_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
+#elif defined(__SSE2__) && !defined(__AVX__)
+  // SSE2 has no byte-to-int widening: interleave with zeros twice (bytes -> 16 -> 32 bits).
+  int32_t word;
+  std::memcpy(&word, p, sizeof(word));
+  const __m128i zeros = _mm_setzero_si128();
+  return (vfloat)_mm_cvtepi32_ps(_mm_unpacklo_epi16(_mm_unpacklo_epi8(_mm_cvtsi32_si128(word), zeros), zeros));
 #else
   vfloat v;
   for (int i = 0; i < kWidth; ++i) v[i] = static_cast<float>(p[i]);
