@@ -67,7 +67,8 @@ SHAPES = [(4096, 1024, 32768), (1024, 768, 50257)]
 QUICK_SHAPES = [(128, 64, 2048), (100, 48, 3001)]
 SWEEP_B, SWEEP_D = 1024, 768
 SWEEP_V = [4096, 8192, 16384, 32768, 65536, 131072]
-TARGET_SPEEDUP = 2.5        # over "torch" and "torch lce"
+TARGET_SPEEDUP = 1.1        # over every PyTorch contender (issue 12; exercise 5 once asked 2.5x of the AMD run)
+TARGET_PERCENT_OF_SGEMM = 90.0  # csoftmax's three GEMM-equivalents against NumPy's sgemm rate, same run
 TARGET_MEMORY_FRACTION = 0.05
 TARGET_OPTIONS_OVERHEAD = 1.10  # "csoftmax options" over "csoftmax"
 IGNORE = -100
@@ -351,15 +352,19 @@ def targets(results):
         verdicts.append({"shape": [shape["B"], shape["D"], shape["V"]], "against": "csoftmax (plain)",
                          "options_overhead": overhead, "options_met": overhead <= TARGET_OPTIONS_OVERHEAD})
     for shape in results["shapes"]:
-        for name in ("torch", "torch lce"):
+        percent = shape["contenders"]["csoftmax"]["percent_of_sgemm"]
+        verdicts.append({"shape": [shape["B"], shape["D"], shape["V"]], "against": "sgemm",
+                         "percent_of_sgemm": percent, "sgemm_met": percent >= TARGET_PERCENT_OF_SGEMM})
+        for name in ("torch", "torch lce", "torch lce chunked"):
             entry = shape["contenders"].get(name)
             if entry is None:
                 continue
-            verdicts.append({"shape": [shape["B"], shape["D"], shape["V"]], "against": name,
-                             "speedup": entry["csoftmax_speedup"],
-                             "speedup_met": entry["csoftmax_speedup"] >= TARGET_SPEEDUP,
-                             "memory_fraction": entry["csoftmax_memory_fraction"],
-                             "memory_met": entry["csoftmax_memory_fraction"] <= TARGET_MEMORY_FRACTION})
+            verdict = {"shape": [shape["B"], shape["D"], shape["V"]], "against": name,
+                       "speedup": entry["csoftmax_speedup"], "speedup_met": entry["csoftmax_speedup"] >= TARGET_SPEEDUP}
+            if name != "torch lce chunked":  # the memory target is against PyTorch's default paths
+                verdict.update({"memory_fraction": entry["csoftmax_memory_fraction"],
+                                "memory_met": entry["csoftmax_memory_fraction"] <= TARGET_MEMORY_FRACTION})
+            verdicts.append(verdict)
     return verdicts
 
 
@@ -396,16 +401,21 @@ def print_report(results):
                 print(f"{shape['B']:>5} {shape['D']:>5} {shape['V']:>7}  {name:<18} {e['median_s']:>9.3f} "
                       f"{overhead:>11} {speedup:>17}")
     if results.get("targets"):
-        print(f"\ntargets: >= {TARGET_SPEEDUP}x faster, <= {100 * TARGET_MEMORY_FRACTION:.0f}% of the memory, "
-              f"options <= {TARGET_OPTIONS_OVERHEAD:.2f}x the plain loss")
+        print(f"\ntargets: >= {TARGET_PERCENT_OF_SGEMM:.0f}% of the sgemm rate, >= {TARGET_SPEEDUP}x faster, "
+              f"<= {100 * TARGET_MEMORY_FRACTION:.0f}% of the memory, options <= {TARGET_OPTIONS_OVERHEAD:.2f}x the plain loss")
         for t in results["targets"]:
+            if "percent_of_sgemm" in t:
+                print(f"  {t['shape']} csoftmax at {t['percent_of_sgemm']:.0f}% of sgemm "
+                      f"{'met' if t['sgemm_met'] else 'MISSED'}")
+                continue
             if "options_overhead" in t:
                 print(f"  {t['shape']} options cost {t['options_overhead']:.3f}x the plain loss "
                       f"{'met' if t['options_met'] else 'MISSED'}")
                 continue
             speed = "met" if t["speedup_met"] else "MISSED"
-            print(f"  {t['shape']} vs {t['against']:<10} speed {t['speedup']:.2f}x {speed}"
-                  f", memory {100 * t['memory_fraction']:.1f}% {'met' if t['memory_met'] else 'MISSED'}")
+            memory = (f", memory {100 * t['memory_fraction']:.1f}% {'met' if t['memory_met'] else 'MISSED'}"
+                      if "memory_fraction" in t else "")
+            print(f"  {t['shape']} vs {t['against']:<17} speed {t['speedup']:.2f}x {speed}{memory}")
 
 
 def plot(results, path):
