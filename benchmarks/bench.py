@@ -190,6 +190,20 @@ def load_data(batch_size, seed):
     return train_iter, test_iter
 
 
+def timed_fit(epochs, backend="fused"):
+    """One run of the recipe from fresh data iterators: (seconds of the training loop, per-epoch metrics
+    as dicts, the trained model)."""
+    from csoftmax import SoftmaxRegression
+
+    train_iter, test_iter = load_data(BATCH_SIZE, SEED)
+    model = SoftmaxRegression(seed=SEED)
+    settle()
+    start = time.perf_counter()
+    history = model.fit(train_iter, test_iter, epochs, LR, backend=backend)
+    seconds = time.perf_counter() - start
+    return seconds, [m.as_dict() for m in history], model
+
+
 def bench_recipe(epochs, repeats, torch_repeats):
     """The recipe's results, the model the first fused run trained and the test set (for the evaluation)."""
     from csoftmax import SoftmaxRegression
@@ -199,19 +213,10 @@ def bench_recipe(epochs, repeats, torch_repeats):
     dataset = {"source": probe_train.source, "train": len(probe_train.labels), "test": len(probe_test.labels),
                "sample": bool(getattr(probe_train, "is_sample", False))}
 
-    def fit(backend):
-        train_iter, test_iter = load_data(batch_size, seed)
-        model = SoftmaxRegression(seed=seed)
-        settle()
-        start = time.perf_counter()
-        history = model.fit(train_iter, test_iter, epochs, lr, backend=backend)
-        seconds = time.perf_counter() - start
-        return seconds, [m.as_dict() for m in history], model
-
     result = {"dataset": dataset, "epochs": epochs, "batch_size": batch_size, "lr": lr}
     fused_model = None
     for backend, runs in (("fused", repeats), ("numpy", max(1, torch_repeats))):
-        outcomes = [fit(backend) for _ in range(runs)]
+        outcomes = [timed_fit(epochs, backend) for _ in range(runs)]
         result[backend] = {"times": [o[0] for o in outcomes], "median": statistics.median(o[0] for o in outcomes),
                            "epochs": outcomes[0][1]}
         if backend == "fused":
@@ -259,22 +264,14 @@ def bench_evaluation(model, test_iter, repeats):
 
 
 def bench_threads(epochs, repeats):
-    from csoftmax import SoftmaxRegression
-
     result = {}
     models = {}
     for threads in sorted({1, csoftmax.build_info()["available_threads"]}):
         csoftmax.set_num_threads(threads)
-        times = []
-        for _ in range(repeats):
-            train_iter, test_iter = load_data(BATCH_SIZE, SEED)
-            model = SoftmaxRegression(seed=SEED)
-            settle()
-            start = time.perf_counter()
-            model.fit(train_iter, test_iter, epochs, LR)
-            times.append(time.perf_counter() - start)
+        runs = [timed_fit(epochs) for _ in range(repeats)]
+        times = [seconds for seconds, _, _ in runs]
         result[str(threads)] = {"times": times, "median": statistics.median(times)}
-        models[threads] = model
+        models[threads] = runs[-1][2]
     csoftmax.set_num_threads(0)
     first, last = models[min(models)], models[max(models)]
     result["identical"] = bool(np.array_equal(first.W, last.W) and np.array_equal(first.b, last.b))

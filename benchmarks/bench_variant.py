@@ -27,12 +27,11 @@ if __name__ == "__main__":
 import argparse  # noqa: E402
 import json  # noqa: E402
 import statistics  # noqa: E402
-import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
 import bench  # noqa: E402
-from bench_common import check_close, settle, timed  # noqa: E402
+from bench_common import check_close, timed  # noqa: E402
 
 import csoftmax  # noqa: E402
 from csoftmax import _core, reference  # noqa: E402
@@ -49,18 +48,9 @@ def measure_peak(quick):
 
 def measure_recipe(repeats, epochs):
     """Median seconds of the fused recipe, and its final test accuracy (checked by the caller)."""
-    from csoftmax import SoftmaxRegression
-
-    times, accuracy = [], None
-    for _ in range(repeats):
-        train_iter, test_iter = bench.load_data(bench.BATCH_SIZE, bench.SEED)
-        model = SoftmaxRegression(seed=bench.SEED)
-        settle()
-        start = time.perf_counter()
-        history = model.fit(train_iter, test_iter, epochs, bench.LR)
-        times.append(time.perf_counter() - start)
-        accuracy = history[-1].test_acc
-    return {"median": statistics.median(times), "times": times, "test_acc": accuracy}
+    runs = [bench.timed_fit(epochs) for _ in range(repeats)]
+    times = [seconds for seconds, _, _ in runs]
+    return {"median": statistics.median(times), "times": times, "test_acc": runs[-1][1][-1]["test_acc"]}
 
 
 def measure_large_vocab(repeats, quick):
