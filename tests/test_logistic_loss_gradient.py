@@ -95,6 +95,20 @@ def test_many_slabs_of_fashion_mnist_shape():
     check_loss_gradient(*problem(4003, 784, 10, np.float32, "F"))
 
 
+@pytest.mark.parametrize("d", [8, 784, 37])
+@pytest.mark.parametrize("K", [1, 10])
+def test_float64_rows_read_where_they_lie(d, K):
+    # C-ordered float64 X at x_scale 1 whose rows are whole vectors at every width (d = 8, 784) is used
+    # as its own tile, unpacked; the short last tile of 4003 rows and d = 37 are packed as usual.
+    X, y, w, coef, b, _ = problem(4003, d, K, np.float64, "C")
+    check_loss_gradient(X, y, w, coef, b, 1.0)
+    V, Vb = np.random.default_rng(6).normal(size=coef.shape), np.random.default_rng(7).normal(size=K)
+    got = ops.logistic_hessian_product(X, w, coef, b, V, Vb)
+    ref = reference.logistic_hessian_product(X, w, coef, b, V, Vb)
+    assert_close(got[0], ref[0], "HV", RTOL, ATOL)
+    assert_close(got[1], ref[1], "HV_intercept", RTOL, ATOL)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.uint8], ids=["f32", "u8"])
 def test_many_classes_of_linear_probe_shape(dtype):
     # K = 100 (a linear probe's class count): many class tiles, logits reduced 8 classes at a time with
