@@ -144,12 +144,12 @@ def add_data_source_arguments(parser: argparse.ArgumentParser) -> None:
 # Each solver's own flags, with their defaults: given with the other solver, a flag is an error.
 SGD_DEFAULTS = {"epochs": 10, "batch_size": 256, "lr": 0.1, "seed": 0, "backend": "fused"}
 FULL_BATCH_DEFAULTS = {"C": 1.0, "tol": 1e-4, "max_iter": 1000}
-SOLVERS = ("sgd", "lbfgs", "newton-cg")
+SOLVERS = ("sgd", "lbfgs", "lbfgs-whitened", "newton-cg")
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--solver", choices=SOLVERS, default="sgd",
-                        help="sgd: the chapter's minibatch SGD (default); lbfgs, newton-cg: "
+                        help="sgd: the chapter's minibatch SGD (default); lbfgs, lbfgs-whitened, newton-cg: "
                              "csoftmax.LogisticRegression, scikit-learn's objective fitted to convergence")
     sgd = parser.add_argument_group("--solver sgd (the chapter's recipe)")
     sgd.add_argument("--epochs", type=_count, help="passes over the training set (10)")
@@ -158,7 +158,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     sgd.add_argument("--seed", type=_seed, help="seeds the initial weights and the shuffles (0)")
     sgd.add_argument("--backend", choices=BACKENDS,
                      help="fused: the C++ kernel; numpy: the same recipe through csoftmax.reference (fused)")
-    full = parser.add_argument_group("--solver lbfgs / newton-cg (needs scikit-learn and SciPy: csoftmax[sklearn])")
+    full = parser.add_argument_group(
+        "--solver lbfgs / lbfgs-whitened / newton-cg (needs scikit-learn and SciPy: csoftmax[sklearn])")
     full.add_argument("--C", type=_positive_number, help="inverse regularization strength, as scikit-learn's (1.0)")
     full.add_argument("--tol", type=_positive_number, help="stopping tolerance, as scikit-learn's (1e-4)")
     full.add_argument("--max-iter", type=_count, help="iterations at most (1000)")
@@ -290,7 +291,7 @@ def _dataset_line(train_iter, test_iter) -> str:
 
 
 def run_train_full_batch(args: argparse.Namespace, source: dict, out: Path, metrics_path: Path | None, say) -> int:
-    """`csoftmax train --solver lbfgs|newton-cg`: csoftmax.LogisticRegression on pixels / 255, to
+    """`csoftmax train --solver lbfgs|lbfgs-whitened|newton-cg`: csoftmax.LogisticRegression on pixels / 255, to
     convergence, printing the objective and the largest gradient entry after every iteration."""
     try:
         from .models.logistic_regression import LogisticRegression

@@ -40,7 +40,8 @@ def run_with_array_api_dispatch(estimator, check):
     assert out.returncode == 0 and out.stdout.strip() == "checked", out.stderr
 
 
-@parametrize_with_checks([LogisticRegression(), LogisticRegression(solver="newton-cg")],
+@parametrize_with_checks([LogisticRegression(), LogisticRegression(solver="lbfgs-whitened"),
+                          LogisticRegression(solver="newton-cg")],
                          expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS)
 def test_sklearn_estimator_checks(estimator, check):
     if check.func.__name__ == "check_array_api_input":
@@ -53,6 +54,8 @@ def test_sklearn_estimator_checks(estimator, check):
 
 
 # --- the same solution as scikit-learn --------------------------------------------------------------------
+
+SOLVERS = ["lbfgs", "lbfgs-whitened", "newton-cg"]
 
 
 def objective(X, y, coef, intercept, classes, C, sample_weight=None):
@@ -102,7 +105,7 @@ CASES = {
 SKLEARN_FITS = {}  # case -> scikit-learn's fit, shared by the solvers' tests
 
 
-@pytest.mark.parametrize("solver", ["lbfgs", "newton-cg"])
+@pytest.mark.parametrize("solver", SOLVERS)
 @pytest.mark.parametrize("case", CASES)
 def test_same_solution_as_sklearn(case, solver):
     make_data, params, make_weights = CASES[case]
@@ -173,7 +176,7 @@ def test_log_probabilities_stay_finite_where_probabilities_underflow():
 # --- the solver --------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("solver", ["lbfgs", "newton-cg"])
+@pytest.mark.parametrize("solver", SOLVERS)
 def test_convergence_warning_at_max_iter(solver):
     X, y = digits()
     with pytest.warns(ConvergenceWarning, match=f"(?s){solver} failed to converge.*max_iter=3"):
@@ -206,7 +209,7 @@ def test_warm_start_with_other_classes_is_refused():
         model.fit(X, y % 3)
 
 
-@pytest.mark.parametrize("solver", ["lbfgs", "newton-cg"])
+@pytest.mark.parametrize("solver", SOLVERS)
 def test_verbose_prints_each_iteration(capsys, solver):
     X, y = digits()
     with pytest.warns(ConvergenceWarning):
@@ -216,7 +219,7 @@ def test_verbose_prints_each_iteration(capsys, solver):
     assert all("max |gradient|" in line for line in lines)
 
 
-@pytest.mark.parametrize("solver", ["lbfgs", "newton-cg"])
+@pytest.mark.parametrize("solver", SOLVERS)
 def test_result_does_not_depend_on_n_threads(restore_threads, solver):
     X, y = digits()
     fits = [LogisticRegression(n_threads=n, max_iter=30, solver=solver) for n in (1, 2, 3)]
