@@ -77,6 +77,9 @@ def test_zero_weights_on_every_sampled_row_fall_back_to_the_identity():
     objective.sample_weight = np.zeros(len(objective.X))  # the moments' sample (every row here) weighs nothing
     whitening = Whitening(objective)
     assert np.all(np.isfinite(whitening.factor)) and np.all(np.diag(whitening.factor) > 0)
+    # no 0 / 0: the mean is zero and the factor the identity plus the penalty's 4λ on the diagonal
+    np.testing.assert_array_equal(whitening.mean, 0.0)
+    np.testing.assert_allclose(whitening.factor, np.sqrt(1.0 + 4 * objective.l2_strength) * np.eye(12))
 
 
 def test_moments_come_from_a_sample_without_copying_X(monkeypatch):

@@ -13,15 +13,13 @@ same; only the path differs. Measured on the full Fashion-MNIST at C = 1 (benchm
 L-BFGS-B reaches scikit-learn's final objective in 117 iterations (121 passes) instead of 627 (686).
 
 ε is 4λ, λ = 1/(C·Σw) the penalty's curvature: a row contributes at most p(1 − p) ≤ 1/4 times its
-features' second moment, so in units of the covariance the penalty adds at least 4λ. The count is
-not sensitive to it: on Fashion-MNIST any ε from 4λ (6.7e-5) to 3e-2 took 101 to 110 iterations. Without
+features' second moment, so in units of the covariance the penalty adds at least 4λ. Without
 an intercept there is nothing to absorb the mean, and the uncentered second moment is used instead.
 
 The mean and covariance are estimated on every step-th row, at most max(_MOMENT_ROWS, 16·d) of them: a
-preconditioner needs no exact moments. On Fashion-MNIST the sample's moments take 0.19 s on one thread;
-all 60000 rows would take about 3.7 times that, the time of some 20 passes, and saved at most 7 of
-the 117 iterations (moments of every row: 110 to 116 in two runs). Memory: the (d, d) factor, built
-in place from blocks of rows (_BLOCK_ROWS rows at a time), never an (n, d) copy of X.
+preconditioner needs no exact moments, and their cost grows with n · d² (on Fashion-MNIST every row
+would cost 3.7 times the sample's multiply-adds). Memory: the (d, d) factor, built in place from
+blocks of rows (_BLOCK_ROWS rows at a time), never an (n, d) copy of X.
 """
 
 from __future__ import annotations
@@ -38,7 +36,7 @@ class Whitening:
     """T and its transposed inverse on scikit-learn's flat parameter layout (see _logistic_objective)."""
 
     def __init__(self, objective):
-        self.n_rows, self.n_features = objective.n_rows, objective.n_features
+        self.objective = objective  # its unpack / pack: the flat layout, in one place
         self.fit_intercept = objective.fit_intercept
         n, d = objective.X.shape
         step = max(1, n // max(_MOMENT_ROWS, 16 * d))
@@ -47,49 +45,40 @@ class Whitening:
         if self.fit_intercept:
             moment = blas.dsyr(-1.0, mean, lower=1, a=moment, overwrite_a=1)  # covariance = E[xxᵀ] − μμᵀ
         self.mean = mean if self.fit_intercept else np.zeros_like(mean)
-        diagonal = np.diag_indices(self.n_features)
+        diagonal = np.diag_indices(d)
         moment[diagonal] += 4.0 * objective.l2_strength + _RELATIVE_JITTER * max(np.mean(moment[diagonal]), 0.0)
         factor, info = lapack.dpotrf(moment, lower=1, clean=1, overwrite_a=1)  # clean: upper triangle zeroed
         # Not positive definite (all features constant and no penalty): centering alone, still exact.
-        self.factor = factor if info == 0 else np.eye(self.n_features)
-
-    def _split(self, flat):
-        matrix = np.reshape(flat, (self.n_rows, -1), order="F")
-        return matrix[:, : self.n_features], (matrix[:, -1] if self.fit_intercept else None)
-
-    def _join(self, coef, intercept):
-        columns = [coef] if intercept is None else [coef, intercept[:, None]]
-        return np.hstack(columns).ravel(order="F")
+        self.factor = factor if info == 0 else np.eye(d)
 
     def to_original(self, q):
         """The parameters T(q) the objective is evaluated at."""
-        coef_w, intercept_w = self._split(q)
+        coef_w, intercept_w = self.objective.unpack(q)
         coef = solve_triangular(self.factor, coef_w.T, lower=True, trans="T", check_finite=False).T
         intercept = None if intercept_w is None else intercept_w - coef @ self.mean
-        return self._join(coef, intercept)
+        return self.objective.pack(coef, intercept)
 
     def from_original(self, params):
         """q with T(q) = params (a warm start)."""
-        coef, intercept = self._split(params)
-        coef_w = coef @ self.factor
+        coef, intercept = self.objective.unpack(params)
         intercept_w = None if intercept is None else intercept + coef @ self.mean
-        return self._join(coef_w, intercept_w)
+        return self.objective.pack(coef @ self.factor, intercept_w)
 
     def gradient_to_whitened(self, gradient):
         """∇(f∘T)(q) = Tᵀ ∇f(T(q)) from ∇f."""
-        grad_coef, grad_intercept = self._split(gradient)
+        grad_coef, grad_intercept = self.objective.unpack(gradient)
         if grad_intercept is not None:
             grad_coef = grad_coef - np.outer(grad_intercept, self.mean)  # b depends on W through −W·μ
         grad_coef_w = solve_triangular(self.factor, grad_coef.T, lower=True, check_finite=False).T
-        return self._join(grad_coef_w, grad_intercept)
+        return self.objective.pack(grad_coef_w, grad_intercept)
 
     def gradient_to_original(self, gradient_w):
         """∇f from ∇(f∘T): the inverse of gradient_to_whitened (for the stopping rule and progress)."""
-        grad_coef_w, grad_intercept = self._split(gradient_w)
+        grad_coef_w, grad_intercept = self.objective.unpack(gradient_w)
         grad_coef = grad_coef_w @ self.factor.T
         if grad_intercept is not None:
             grad_coef = grad_coef + np.outer(grad_intercept, self.mean)
-        return self._join(grad_coef, grad_intercept)
+        return self.objective.pack(grad_coef, grad_intercept)
 
 
 def _weighted_moments(X, sample_weight):
