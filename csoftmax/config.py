@@ -99,7 +99,7 @@ def show_config(file=None) -> None:
         f"  variant:      {_variant_summary(info)}",
         f"  SIMD:         {info['simd']} ({info['simd_width']} float lanes), "
         f"tiles {info['tile'][0]} rows x {info['tile'][1]} classes (forward), "
-        f"{info['tile'][2]} vectors x {info['tile'][1]} classes (backward)",
+        f"{info['tile'][2]} vectors x {info['tile'][3]} classes (dW)",
         f"  CPU:          {_cpu_model()}",
         f"  CPU offers:   {', '.join(offered) if offered else 'unknown'}",
         f"  OpenMP:       {_openmp_summary(info)}",

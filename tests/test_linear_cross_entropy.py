@@ -50,6 +50,14 @@ def test_per_row_loss_and_correct_exact_on_chapter_shape():
     assert got.correct == ref.correct
 
 
+@pytest.mark.parametrize("B", [20000, 20007])
+def test_blocks_of_several_gradient_groups_match_reference(B):
+    """Past 64 blocks a block has more rows than one gradient group (kGradientGroupRows, 128): here
+    about 320 rows, in groups of 128, 128 and the rest; with B = 20007 the last block ends in a short
+    tile."""
+    check_against_reference(B, 64, 10, np.uint8, False, "mean", grad_input=True)
+
+
 def test_rows_equal_gathered_copy():
     X, W, b, y, x_scale, rows = make_problem(100, 50, 7, np.uint8, rows=True)
     by_index = csoftmax.linear_cross_entropy(X, W, b, y, x_scale=x_scale, rows=rows, grad_input=True)

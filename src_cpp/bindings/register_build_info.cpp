@@ -52,7 +52,7 @@ void register_build_info(py::module_& m, const py::dict& dispatch) {
     info["native"] = bool(CSOFTMAX_BUILD_NATIVE);
     info["simd"] = simd::kIsaName;
     info["simd_width"] = simd::kWidth;
-    info["tile"] = py::make_tuple(kRowTile, kClassTile, kChunkTile);
+    info["tile"] = py::make_tuple(kRowTile, kClassTile, kGradChunkTile, kGradClassTile);
     info["openmp"] = kOpenMP;
     info["available_threads"] = available_threads();
     info["max_threads"] = max_threads();

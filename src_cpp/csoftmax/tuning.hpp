@@ -32,7 +32,8 @@ inline constexpr int kVectorRegisters = 16;
 // --- the single-pass kernel (kernels/linear_tiles.hpp, lane_tile.hpp) -----------------------------
 // Forward: kRowTile rows x kClassTile classes of accumulators; each step loads kRowTile row vectors
 // and kClassTile weight vectors for kRowTile * kClassTile FMAs. Backward: kChunkTile vectors along D
-// x kClassTile classes. With one vector load per cycle, 4 x 5 keeps the FMA units ahead of the loads
+// x kClassTile classes (the gradient update of kernels/logistic_pass.hpp; the fused step's dW has its
+// own tile, below). With one vector load per cycle, 4 x 5 keeps the FMA units ahead of the loads
 // (chosen on Zen 5 at the chapter's shape, D = 784, C = 10).
 #if defined(__AVX512F__)
 inline constexpr int kRowTile = 4;  // 4 x 5 = 20 accumulators of 32 zmm registers
@@ -43,12 +44,40 @@ inline constexpr int kRowTile = 2;  // 2 x 5 = 10 accumulators of 16 ymm/xmm reg
 inline constexpr int kClassTile = 5;
 inline constexpr int kChunkTile = 2;
 #endif
+// The fused step's dW (kernels/linear_cross_entropy.hpp): kGradChunkTile vectors along D x
+// kGradClassTile classes of accumulators; each row widens its kGradChunkTile vectors of X once for
+// every kGradClassTile classes. With AVX-512 on Intel, the widening of uint8 (vpmovzxbd, vcvtdq2ps)
+// issues on the two ports that also run the 512-bit FMAs, so 2 x 10 (2 widenings per 20 FMAs, where
+// 4 x 5 takes 4) is faster: the chapter's step back to back on the Intel Xeon, one thread, 63-64 us
+// with 4 x 5, 57-60 with 2 x 10 (a float32 X: 73-75 against 68-70). With AVX2 the FMAs run on other
+// ports than the widening, and the 16 registers leave 5 classes. (Not measured on Zen 5.)
+#if defined(__AVX512F__)
+inline constexpr int kGradChunkTile = 2;  // 2 x 10 = 20 accumulators of 32 zmm registers
+inline constexpr int kGradClassTile = 10;
+#else
+inline constexpr int kGradChunkTile = 2;
+inline constexpr int kGradClassTile = 5;
+#endif
+static_assert(kGradClassTile >= 1 && kGradClassTile <= 10, "with_class_tile dispatches 1 to 10 classes");
+static_assert(kGradChunkTile * kGradClassTile + kGradChunkTile + 1 <= kVectorRegisters,
+              "dW tile: accumulators, row vectors and a broadcast fit the register file");
 static_assert(kClassTile >= 1 && kClassTile <= 10, "with_class_tile dispatches 1 to 10 classes");
 static_assert(simd::kWidth % kRowTile == 0, "a lane tile (kWidth rows) is a whole number of register tiles");
 static_assert(kRowTile * kClassTile + kRowTile + 1 <= kVectorRegisters,
               "forward tile: accumulators, row vectors and a weight vector fit the register file");
 static_assert(kChunkTile * kClassTile + kChunkTile + 1 <= kVectorRegisters,
               "backward tile: accumulators, row vectors and a broadcast fit the register file");
+
+// The fused step's dW contribution is taken over a group of up to kGradientGroupRows rows at once
+// (kernels/linear_cross_entropy.hpp): each accumulator stays in a register over the whole group, so a
+// block's partial dW is stored once per group instead of loaded and stored once per lane tile. 128
+// rows is a block at the chapter's shape. On the Intel Xeon (2 vCPUs, AVX-512), the chapter's step
+// back to back took 47-48 us on two threads with a store per 16-row tile, 37-40 us with one per
+// block; one thread 59-64 us either way. The group's gradients (C x rows floats) are held to
+// kGradientGroupBytes, and its rows, read again from cache for the dW pass, to a quarter of L2.
+inline constexpr int64_t kGradientGroupRows = 128;
+inline constexpr int64_t kGradientGroupBytes = int64_t{64} << 10;
+static_assert(kGradientGroupRows % simd::kWidth == 0, "a group is whole lane tiles");
 
 // Independent accumulators of dX = G . W per row (kernels/linear_tiles.hpp): 4 hide the FMA latency.
 inline constexpr int kGradInputChains = 4;

@@ -4,8 +4,12 @@
 //   m = max_c z;  lse = m + log sum_c exp(z - m);  loss_i = lse_i - z[i, y_i]
 //   G = (exp(z - lse) - onehot(y)) * grad_scale;   dW = G^T . (x_scale X);  db = sum_i G_i;  dX = x_scale G . W
 //
-// X is read from memory once: a tile of simd::kWidth rows (12.5 KB of uint8 pixels at D = 784) goes
-// through the forward, the softmax and the dW contribution while it sits in L1.
+// X is read from memory once. A block's rows go through the forward and the softmax a lane tile
+// (simd::kWidth rows) at a time, in groups of up to kGradientGroupRows rows (tuning.hpp); then the
+// group's dW contribution is taken in one sweep over its rows, read again from cache, with each
+// accumulator in a register for the whole group. So a block's partial dW is stored once a group
+// rather than loaded and stored once a tile. Rows are added in order either way: the group's size
+// never changes a result.
 //
 // Threads: the batch is cut into blocks that depend on (B, C, D) only. Each block writes its own
 // partial [dW | db]; the partials are then summed in block order. So results are bit-identical for
@@ -21,6 +25,7 @@
 #include "csoftmax/kernels/batch_rows.hpp"
 #include "csoftmax/kernels/lane_tile.hpp"
 #include "csoftmax/kernels/linear_tiles.hpp"
+#include "csoftmax/machine.hpp"
 #include "csoftmax/parallel/block_plan.hpp"
 #include "csoftmax/parallel/threads.hpp"
 
@@ -43,11 +48,12 @@ class FusedLinearCrossEntropy {
         features_(features),
         partial_size_(classes * features + classes),
         max_blocks_(plan_blocks(max_batch, classes, features).blocks),
+        group_rows_(gradient_group_rows(classes, features)),
         partials_(static_cast<size_t>(partial_sets * max_blocks_ * partial_size_)),
         block_loss_(static_cast<size_t>(partial_sets * max_blocks_)),
         block_correct_(static_cast<size_t>(partial_sets * max_blocks_)),
         scratch_(static_cast<size_t>(max_threads)) {
-    for (auto& s : scratch_) s.resize(classes);
+    for (auto& s : scratch_) s.resize(classes, group_rows_);
   }
 
   // One step's gradient over `batch` into `sink`. Call it from every thread of an enclosing parallel
@@ -135,16 +141,29 @@ class FusedLinearCrossEntropy {
   double loss_sum() const { return loss_sum_; }
   int64_t correct() const { return correct_; }
 
+  // Rows of a gradient group (tuning.hpp, kGradientGroupRows): whole lane tiles, at least one, with
+  // the group's gradients within kGradientGroupBytes and its rows within a quarter of L2.
+  static int64_t gradient_group_rows(int64_t classes, int64_t features) {
+    const int64_t row_bytes = std::max<int64_t>(1, features * static_cast<int64_t>(sizeof(T)));
+    const int64_t rows = std::min({kGradientGroupRows, kGradientGroupBytes / (classes * int64_t{sizeof(float)}),
+                                   machine_facts().l2.value / 4 / row_bytes});
+    return std::max<int64_t>(simd::kWidth, rows / simd::kWidth * simd::kWidth);
+  }
+
  private:
   // Per-thread workspace of one block.
   struct Scratch {
     std::vector<float> logits;             // (C, kWidth): the tile's logits, then its gradient
     std::vector<float> db_lanes;           // (C, kWidth): the block's db, one partial sum per lane
+    std::vector<float> group_gradient;     // (C, group rows): the gradients of the group's rows
+    std::vector<const T*> group_rows;      // (group rows): the group's rows of X
     std::vector<simd::vfloat> partial;     // kPartialVectors
     const T* x_rows[simd::kWidth];
-    void resize(int64_t classes) {
+    void resize(int64_t classes, int64_t group) {
       logits.resize(static_cast<size_t>(classes * simd::kWidth));
       db_lanes.resize(static_cast<size_t>(classes * simd::kWidth));
+      group_gradient.resize(static_cast<size_t>(classes * group));
+      group_rows.resize(static_cast<size_t>(group));
       partial.resize(kPartialVectors);
     }
   };
@@ -152,45 +171,65 @@ class FusedLinearCrossEntropy {
   // Block slot k (set * max_blocks_ + block) over batch rows [begin, end).
   void run_block(int64_t k, int64_t begin, int64_t end, const BatchRows<T>& batch, const int64_t* labels,
                  const ClassMajorWeights& w, float x_scale, float grad_scale, float* row_loss, float* grad_x) {
-    const int64_t C = classes_, D = features_;
-    constexpr int W = simd::kWidth;
+    const int64_t C = classes_, D = features_, G = group_rows_;
     float* dwt = partials_.data() + k * partial_size_;
     float* db = dwt + C * D;
     Scratch& scratch = scratch_[thread_index()];
-    float* z = scratch.logits.data();
     std::fill(scratch.db_lanes.begin(), scratch.db_lanes.end(), 0.0f);
 
-    simd::vfloat loss = simd::zero(), correct = simd::zero();
-    for (int64_t start = begin; start < end; start += W) {
-      const int rows = static_cast<int>(std::min<int64_t>(W, end - start));
-      simd::vfloat tile_labels = simd::zero();
-      for (int r = 0; r < W; ++r) {  // a short tile repeats its last row; those lanes are masked out
-        const int64_t i = start + std::min(r, rows - 1);
-        scratch.x_rows[r] = batch.row(i);
-        tile_labels[r] = static_cast<float>(labels[batch.source(i)]);
+    LaneLoss totals{simd::zero(), simd::zero()};
+    for (int64_t group = begin; group < end; group += G) {
+      const int64_t group_end = std::min(end, group + G);
+      for (int64_t start = group; start < group_end; start += simd::kWidth) {
+        const LaneLoss tile = forward_tile(scratch, start, start - group, end, batch, labels, w, x_scale, grad_scale,
+                                           grad_x);
+        totals.loss += tile.loss;
+        totals.correct += tile.correct;
+        const int rows = static_cast<int>(std::min<int64_t>(simd::kWidth, end - start));
+        if (row_loss) simd::store_partial(row_loss + start, tile.loss, rows);
       }
-      batch.prefetch(start + W, std::min(start + 2 * W, end), D);
-      lane_logits(z, scratch.x_rows, w, x_scale, scratch.partial.data());
-      const LaneLoss tile = cross_entropy_grad_lanes(z, C, tile_labels, rows, grad_scale, x_scale, scratch.db_lanes.data());
-      loss += tile.loss;
-      correct += tile.correct;
-      if (row_loss) simd::store_partial(row_loss + start, tile.loss, rows);
-      for (int64_t c0 = 0; c0 < C; c0 += kClassTile) {
-        const int nc = static_cast<int>(std::min<int64_t>(kClassTile, C - c0));
-        with_class_tile(nc, [&](auto tile_classes) {
-          grad_weight_tile<T, decltype(tile_classes)::value>(dwt + c0 * D, scratch.x_rows, rows, z + c0 * W, 1, W, D,
-                                                             start == begin);
+      for (int64_t c0 = 0; c0 < C; c0 += kGradClassTile) {
+        const int nc = static_cast<int>(std::min<int64_t>(kGradClassTile, C - c0));
+        with_class_tile<kGradClassTile>(nc, [&](auto tile_classes) {
+          grad_weight_tile<T, decltype(tile_classes)::value, kGradChunkTile>(dwt + c0 * D, scratch.group_rows.data(),
+                                                             static_cast<int>(group_end - group),
+                                                             scratch.group_gradient.data() + c0 * G, 1, G, D,
+                                                             group == begin);
         });
       }
-      if (grad_x)
-        for (int r = 0; r < rows; ++r) grad_input_row(grad_x + (start + r) * D, z + r, W, w.wt, C, D);
     }
-    for (int64_t c = 0; c < C; ++c) db[c] = simd::hsum(simd::load(scratch.db_lanes.data() + c * W));
-    block_loss_[k] = simd::hsum(loss);
-    block_correct_[k] = static_cast<int64_t>(simd::hsum(correct));
+    for (int64_t c = 0; c < C; ++c) db[c] = simd::hsum(simd::load(scratch.db_lanes.data() + c * simd::kWidth));
+    block_loss_[k] = simd::hsum(totals.loss);
+    block_correct_[k] = static_cast<int64_t>(simd::hsum(totals.correct));
   }
 
-  int64_t classes_, features_, partial_size_, max_blocks_;
+  // The lane tile of rows [start, min(start + kWidth, end)) of a block: logits, softmax, loss and the
+  // logits' gradient, kept in the group's columns from `column` on; dX too when asked. A group is
+  // whole tiles, so only the block's last tile can be short, and column + kWidth <= group rows.
+  LaneLoss forward_tile(Scratch& scratch, int64_t start, int64_t column, int64_t end, const BatchRows<T>& batch,
+                        const int64_t* labels, const ClassMajorWeights& w, float x_scale, float grad_scale,
+                        float* grad_x) {
+    const int64_t C = classes_, D = features_, G = group_rows_;
+    constexpr int W = simd::kWidth;
+    const int rows = static_cast<int>(std::min<int64_t>(W, end - start));
+    simd::vfloat tile_labels = simd::zero();
+    for (int r = 0; r < W; ++r) {  // a short tile repeats its last row; those lanes are masked out
+      const int64_t i = start + std::min(r, rows - 1);
+      scratch.x_rows[r] = batch.row(i);
+      tile_labels[r] = static_cast<float>(labels[batch.source(i)]);
+    }
+    batch.prefetch(start + W, std::min(start + 2 * W, end), D);
+    float* z = scratch.logits.data();
+    lane_logits(z, scratch.x_rows, w, x_scale, scratch.partial.data());
+    const LaneLoss tile = cross_entropy_grad_lanes(z, C, tile_labels, rows, grad_scale, x_scale, scratch.db_lanes.data());
+    for (int r = 0; r < rows; ++r) scratch.group_rows[column + r] = scratch.x_rows[r];
+    for (int64_t c = 0; c < C; ++c) simd::store(scratch.group_gradient.data() + c * G + column, simd::load(z + c * W));
+    if (grad_x)
+      for (int r = 0; r < rows; ++r) grad_input_row(grad_x + (start + r) * D, z + r, W, w.wt, C, D);
+    return tile;
+  }
+
+  int64_t classes_, features_, partial_size_, max_blocks_, group_rows_;
   std::vector<float> partials_;
   std::vector<double> block_loss_;
   std::vector<int64_t> block_correct_;

@@ -23,7 +23,7 @@
 
 namespace csoftmax::CSOFTMAX_VARIANT {
 
-// The tiles (kRowTile, kClassTile, kChunkTile) are in csoftmax/tuning.hpp.
+// The tiles (kRowTile, kClassTile; kGradChunkTile, kGradClassTile) are in csoftmax/tuning.hpp.
 
 // partial[c * kWidth + r0 + r] = the kWidth partial sums of <x_rows[r], wt[c]>   for r < R, c < NC
 // x_rows: R rows of length D; wt: NC class rows of length D (stride D). The partial sums are reduced
@@ -64,8 +64,8 @@ inline void logits_tile(simd::vfloat* partial, int r0, const T* const* x_rows, c
 
 // dw[c] (+)= sum_r g[r * g_row + c * g_class] * x_rows[r]     for c < NC, rows summed in order
 // dw: NC class rows of length D (stride D); overwritten when `overwrite`, else accumulated into.
-// The inner step covers CH vectors along D (CH <= kChunkTile), so each gradient broadcast feeds CH FMAs.
-template <typename T, int NC>
+// The inner step covers CH vectors along D (CH <= kChunks), so each gradient broadcast feeds CH FMAs.
+template <typename T, int NC, int kChunks>
 inline void grad_weight_tile(float* dw, const T* const* x_rows, int rows, const float* g, int64_t g_row,
                              int64_t g_class, int64_t D, bool overwrite) {
   auto accumulate = [&](int64_t d, auto chunks, auto load_x, auto load_dw, auto store_dw) {
@@ -94,8 +94,8 @@ inline void grad_weight_tile(float* dw, const T* const* x_rows, int rows, const 
   auto load = [](const auto* p) { return simd::load(p); };
   auto store = [](float* p, simd::vfloat v) { simd::store(p, v); };
   int64_t d = 0;
-  for (; d + kChunkTile * simd::kWidth <= D; d += kChunkTile * simd::kWidth)
-    accumulate(d, std::integral_constant<int, kChunkTile>{}, load, load, store);
+  for (; d + kChunks * simd::kWidth <= D; d += kChunks * simd::kWidth)
+    accumulate(d, std::integral_constant<int, kChunks>{}, load, load, store);
   for (; d + simd::kWidth <= D; d += simd::kWidth) accumulate(d, std::integral_constant<int, 1>{}, load, load, store);
   if (d < D) {
     const int64_t n = D - d;
@@ -130,13 +130,13 @@ inline void grad_input_row(float* dx, const float* g, int64_t g_class, const flo
 }
 
 // Runtime class count -> compile-time tile: calls f(std::integral_constant<int, NC>{}) for NC in
-// 1..kClassTile.
-template <typename F>
+// 1..kMax.
+template <int kMax = kClassTile, typename F>
 inline void with_class_tile(int classes, F&& f) {
   switch (classes) {
 #define CSOFTMAX_CASE(n) \
   case n:                \
-    if constexpr (n <= kClassTile) f(std::integral_constant<int, n>{}); \
+    if constexpr (n <= kMax) f(std::integral_constant<int, n>{}); \
     break;
     CSOFTMAX_CASE(1) CSOFTMAX_CASE(2) CSOFTMAX_CASE(3) CSOFTMAX_CASE(4) CSOFTMAX_CASE(5)
     CSOFTMAX_CASE(6) CSOFTMAX_CASE(7) CSOFTMAX_CASE(8) CSOFTMAX_CASE(9) CSOFTMAX_CASE(10)
