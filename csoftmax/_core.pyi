@@ -18,7 +18,8 @@ _Layout = Literal["DC", "CD"]
 # --- register_build_info.cpp ---------------------------------------------------------------------
 
 def build_info() -> dict[str, Any]:
-    """compiler, cxx_flags, native, simd, simd_width, tile (the running variant's), openmp, available_threads,
+    """compiler, cxx_flags, native, simd, simd_width, tile (the running variant's register tiles: forward rows,
+    forward classes, dW vectors, dW classes), openmp, available_threads,
     max_threads, cpu_features; variant (running), variants_compiled, variants_runnable (by this CPU), variant_forced
     (CSOFTMAX_ISA, or None)."""
 
