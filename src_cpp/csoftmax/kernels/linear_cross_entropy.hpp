@@ -191,10 +191,10 @@ class FusedLinearCrossEntropy {
       for (int64_t c0 = 0; c0 < C; c0 += kGradClassTile) {
         const int nc = static_cast<int>(std::min<int64_t>(kGradClassTile, C - c0));
         with_class_tile<kGradClassTile>(nc, [&](auto tile_classes) {
-          grad_weight_tile<T, decltype(tile_classes)::value, kGradChunkTile>(dwt + c0 * D, scratch.group_rows.data(),
-                                                             static_cast<int>(group_end - group),
-                                                             scratch.group_gradient.data() + c0 * G, 1, G, D,
-                                                             group == begin);
+          constexpr int NC = decltype(tile_classes)::value;
+          grad_weight_tile<T, NC, kGradChunkTile>(dwt + c0 * D, scratch.group_rows.data(),
+                                                  static_cast<int>(group_end - group),
+                                                  scratch.group_gradient.data() + c0 * G, 1, G, D, group == begin);
         });
       }
     }
