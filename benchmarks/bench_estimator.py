@@ -208,8 +208,10 @@ def bench_problem(name, quick, repeats, peak_flops, solvers=None):
                "n_iter": sk_runs[0]["n_iter"], "objective": target,
                "extra_bytes": max(r["extra_bytes"] for r in sk_runs), "x_bytes": sk_runs[0]["x_bytes"]}
     entry = {"problem": name, "scikit-learn": sklearn, "csoftmax": {}}
-    contenders = [c for c in PROBLEMS[name] if c[0] == PROBLEMS[name][0][0]] if quick else PROBLEMS[name]  # one dtype
-    for dtype, solver in [c for c in contenders if solvers is None or c[1] in solvers]:
+    first_dtype = PROBLEMS[name][0][0]
+    for dtype, solver in PROBLEMS[name]:
+        if (quick and dtype != first_dtype) or (solvers is not None and solver not in solvers):
+            continue  # --quick: one dtype; --solver: the solvers asked for
         label = f"{dtype} X, {solver}"
         print(f"{name}: csoftmax ({label}), the search run ...", flush=True)
         # (L-BFGS-B takes scikit-learn's steps: its objective is reached near its iteration count, or never)

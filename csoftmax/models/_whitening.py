@@ -37,14 +37,13 @@ class Whitening:
 
     def __init__(self, objective):
         self.objective = objective  # its unpack / pack: the flat layout, in one place
-        self.fit_intercept = objective.fit_intercept
         n, d = objective.X.shape
         step = max(1, n // max(_MOMENT_ROWS, 16 * d))
         weight = None if objective.sample_weight is None else objective.sample_weight[::step]
         mean, moment = _weighted_moments(objective.X[::step], weight)
-        if self.fit_intercept:
+        if objective.fit_intercept:
             moment = blas.dsyr(-1.0, mean, lower=1, a=moment, overwrite_a=1)  # covariance = E[xxᵀ] − μμᵀ
-        self.mean = mean if self.fit_intercept else np.zeros_like(mean)
+        self.mean = mean if objective.fit_intercept else np.zeros_like(mean)
         diagonal = np.diag_indices(d)
         moment[diagonal] += 4.0 * objective.l2_strength + _RELATIVE_JITTER * max(np.mean(moment[diagonal]), 0.0)
         factor, info = lapack.dpotrf(moment, lower=1, clean=1, overwrite_a=1)  # clean: upper triangle zeroed

@@ -322,13 +322,16 @@ class _Progress:
             self.curve.append(self.objective.value(params))
 
 
+def _lbfgs_options(max_iter, gtol):
+    """scikit-learn's L-BFGS-B options (gtol is SciPy's own test on the gradient it is given)."""
+    return {"maxiter": max_iter, "maxls": 50, "gtol": gtol, "ftol": 64 * np.finfo(float).eps}
+
+
 def _fit_lbfgs(objective, start, tol, max_iter, verbose):
     """SciPy's L-BFGS-B with scikit-learn's options; returns (params, iterations, objective curve)."""
     progress = _Progress(objective, verbose)
-    result = optimize.minimize(
-        progress.value_and_gradient, start, method="L-BFGS-B", jac=True, callback=progress.iteration_done,
-        options={"maxiter": max_iter, "maxls": 50, "gtol": tol, "ftol": 64 * np.finfo(float).eps},
-    )
+    result = optimize.minimize(progress.value_and_gradient, start, method="L-BFGS-B", jac=True,
+                               callback=progress.iteration_done, options=_lbfgs_options(max_iter, tol))
     n_iter = _check_optimize_result("lbfgs", result, max_iter)  # scikit-learn's ConvergenceWarning
     progress.ensure_started(result.x)
     return result.x, n_iter, progress.curve
@@ -347,9 +350,8 @@ def _fit_lbfgs_whitened(objective, start, tol, max_iter, verbose):
             raise StopIteration
 
     # gtol 0: SciPy's own test would read the whitened gradient, whose scale is another one.
-    options = {"maxiter": max_iter, "maxls": 50, "gtol": 0.0, "ftol": 64 * np.finfo(float).eps}
     result = optimize.minimize(progress.value_and_gradient, whitening.from_original(start), method="L-BFGS-B",
-                               jac=True, callback=iteration_done, options=options)
+                               jac=True, callback=iteration_done, options=_lbfgs_options(max_iter, 0.0))
     if reached:
         result.x, result.status = reached[-1], 0
     n_iter = min(result.nit, max_iter)

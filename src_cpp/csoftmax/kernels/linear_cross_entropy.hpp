@@ -141,6 +141,7 @@ class FusedLinearCrossEntropy {
   double loss_sum() const { return loss_sum_; }
   int64_t correct() const { return correct_; }
 
+ private:
   // Rows of a gradient group (tuning.hpp, kGradientGroupRows): whole lane tiles, at least one, with
   // the group's gradients within kGradientGroupBytes and its rows within a quarter of L2.
   static int64_t gradient_group_rows(int64_t classes, int64_t features) {
@@ -150,7 +151,6 @@ class FusedLinearCrossEntropy {
     return std::max<int64_t>(simd::kWidth, rows / simd::kWidth * simd::kWidth);
   }
 
- private:
   // Per-thread workspace of one block.
   struct Scratch {
     std::vector<float> logits;             // (C, kWidth): the tile's logits, then its gradient
@@ -182,11 +182,9 @@ class FusedLinearCrossEntropy {
       const int64_t group_end = std::min(end, group + G);
       for (int64_t start = group; start < group_end; start += simd::kWidth) {
         const LaneLoss tile = forward_tile(scratch, start, start - group, end, batch, labels, w, x_scale, grad_scale,
-                                           grad_x);
+                                           row_loss, grad_x);
         totals.loss += tile.loss;
         totals.correct += tile.correct;
-        const int rows = static_cast<int>(std::min<int64_t>(simd::kWidth, end - start));
-        if (row_loss) simd::store_partial(row_loss + start, tile.loss, rows);
       }
       for (int64_t c0 = 0; c0 < C; c0 += kGradClassTile) {
         const int nc = static_cast<int>(std::min<int64_t>(kGradClassTile, C - c0));
@@ -204,11 +202,12 @@ class FusedLinearCrossEntropy {
   }
 
   // The lane tile of rows [start, min(start + kWidth, end)) of a block: logits, softmax, loss and the
-  // logits' gradient, kept in the group's columns from `column` on; dX too when asked. A group is
-  // whole tiles, so only the block's last tile can be short, and column + kWidth <= group rows.
+  // logits' gradient, kept in the group's columns from `column` on; each row's loss and dX too when
+  // asked. A group is whole tiles, so only the block's last tile can be short, and column + kWidth <=
+  // group rows.
   LaneLoss forward_tile(Scratch& scratch, int64_t start, int64_t column, int64_t end, const BatchRows<T>& batch,
                         const int64_t* labels, const ClassMajorWeights& w, float x_scale, float grad_scale,
-                        float* grad_x) {
+                        float* row_loss, float* grad_x) {
     const int64_t C = classes_, D = features_, G = group_rows_;
     constexpr int W = simd::kWidth;
     const int rows = static_cast<int>(std::min<int64_t>(W, end - start));
@@ -224,6 +223,7 @@ class FusedLinearCrossEntropy {
     const LaneLoss tile = cross_entropy_grad_lanes(z, C, tile_labels, rows, grad_scale, x_scale, scratch.db_lanes.data());
     for (int r = 0; r < rows; ++r) scratch.group_rows[column + r] = scratch.x_rows[r];
     for (int64_t c = 0; c < C; ++c) simd::store(scratch.group_gradient.data() + c * G + column, simd::load(z + c * W));
+    if (row_loss) simd::store_partial(row_loss + start, tile.loss, rows);
     if (grad_x)
       for (int r = 0; r < rows; ++r) grad_input_row(grad_x + (start + r) * D, z + r, W, w.wt, C, D);
     return tile;
