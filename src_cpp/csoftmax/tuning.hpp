@@ -48,9 +48,11 @@ inline constexpr int kChunkTile = 2;
 // kGradClassTile classes of accumulators; each row widens its kGradChunkTile vectors of X once for
 // every kGradClassTile classes. With AVX-512 on Intel, the widening of uint8 (vpmovzxbd, vcvtdq2ps)
 // issues on the two ports that also run the 512-bit FMAs, so 2 x 10 (2 widenings per 20 FMAs, where
-// 4 x 5 takes 4) is faster: the chapter's step back to back on the Intel Xeon, one thread, 63-64 us
-// with 4 x 5, 57-60 with 2 x 10 (a float32 X: 73-75 against 68-70). With AVX2 the FMAs run on other
-// ports than the widening, and the 16 registers leave 5 classes. (Not measured on Zen 5.)
+// 4 x 5 takes 4) is faster. The chapter's step back to back on the Intel Xeon
+// (benchmarks/bench_variant.py --measure steady, a 4 x 5 build against this one, three alternating
+// runs): one thread 60.0-60.2 us with 4 x 5, 56.1-61.3 with 2 x 10; two threads 36.1-38.6 against
+// 35.3-36.1. With AVX2 the FMAs run on other ports than the widening, and the 16 registers leave 5
+// classes. (Not measured on Zen 5.)
 #if defined(__AVX512F__)
 inline constexpr int kGradChunkTile = 2;  // 2 x 10 = 20 accumulators of 32 zmm registers
 inline constexpr int kGradClassTile = 10;
@@ -72,9 +74,11 @@ static_assert(kChunkTile * kClassTile + kChunkTile + 1 <= kVectorRegisters,
 // (kernels/linear_cross_entropy.hpp): each accumulator stays in a register over the whole group, so a
 // block's partial dW is stored once per group instead of loaded and stored once per lane tile. 128
 // rows is a block at the chapter's shape. On the Intel Xeon (2 vCPUs, AVX-512), the chapter's step
-// back to back took 47-48 us on two threads with a store per 16-row tile, 37-40 us with one per
-// block; one thread 59-64 us either way. The group's gradients (C x rows floats) are held to
-// kGradientGroupBytes, and its rows, read again from cache for the dW pass, to a quarter of L2.
+// back to back (benchmarks/bench_variant.py --measure steady, the commit before the groups against
+// a build with them and the 4 x 5 dW tile, three alternating runs): two threads 46.6-48.3 us with a
+// store per 16-row tile, 36.1-38.6 with one per block; one thread 62.3-65.0 against 60.0-60.2. The
+// group's gradients (C x rows floats) are held to kGradientGroupBytes, and its rows, read again from
+// cache for the dW pass, to a quarter of L2.
 inline constexpr int64_t kGradientGroupRows = 128;
 inline constexpr int64_t kGradientGroupBytes = int64_t{64} << 10;
 static_assert(kGradientGroupRows % simd::kWidth == 0, "a group is whole lane tiles");

@@ -174,17 +174,9 @@ inline void dot_block(vdouble* acc, int64_t M, const double* tile, const double*
     for (int c = 0; c < NC; ++c) acc[r * M + c] = sum[r][c];
 }
 
-// Prefetch steps per update_block call. The forward alone could not hide the next tile's memory: on the
-// Intel Xeon (1 thread, 60000 x 784 float64, K = 10) it took as long as the transfer, and the update
-// that followed ran with memory idle; a third of the steps in the update took the pass from 64 to 61 ms.
-inline constexpr int kUpdatePrefetchSteps = 4;
-
-// The steps a TilePrefetch is spread over: one per dot_block call of tile_forward, kUpdatePrefetchSteps
-// per update_block call of tile_update.
-inline int64_t tile_steps(int64_t M, int64_t K, int64_t dp) {
-  const int64_t chunks = (dp + kChunk - 1) / kChunk;
-  return chunks * ((M + kClassTile - 1) / kClassTile) * (kTileRows / kRowTile) +
-         chunks * ((K + kClassTile - 1) / kClassTile) * kUpdatePrefetchSteps;
+// The number of dot_block calls in tile_forward: the steps a TilePrefetch is spread over.
+inline int64_t forward_steps(int64_t M, int64_t dp) {
+  return (dp + kChunk - 1) / kChunk * ((M + kClassTile - 1) / kClassTile) * (kTileRows / kRowTile);
 }
 
 // z (kTileRows, M) = tile . P^T + bias,  P (M, dp); acc is scratch for kTileRows * M vectors.
@@ -241,12 +233,10 @@ inline void update_block(double* out, const double* g, int64_t K, const double* 
 }
 
 // out (K, dp) += g^T . tile   over the tile's first `rows` rows; g is (kTileRows, K).
-inline void tile_update(double* out, const double* g, int64_t K, const double* tile, int rows, int64_t dp,
-                        TilePrefetch& prefetch) {
+inline void tile_update(double* out, const double* g, int64_t K, const double* tile, int rows, int64_t dp) {
   for (int64_t j0 = 0; j0 < dp; j0 += kChunk) {
     const int64_t length = std::min(kChunk, dp - j0);
     for (int64_t c0 = 0; c0 < K; c0 += kClassTile) {
-      for (int step = 0; step < kUpdatePrefetchSteps; ++step) prefetch.step();
       const int nc = static_cast<int>(std::min<int64_t>(kClassTile, K - c0));
       with_class_tile(nc, [&](auto classes) {
         update_block<decltype(classes)::value>(out + c0 * dp + j0, g + c0, K, tile + j0, rows, dp, length);
@@ -332,8 +322,9 @@ inline void linear_pass(PassOutput& result, const MatrixView<T>& X, double x_sca
   const int64_t n = X.rows, d = X.cols, dp = padded_features(d);
   const SlabPlan plan = plan_slabs(n, K, d);
   // C-ordered float64 X whose rows are whole vectors is its own packed tile: its full tiles are read
-  // where they lie (a short last tile is still packed, zero-padded). Measured on the Intel Xeon, 1
-  // thread, 60000 x 784, K = 10: the copy was 10 of the pass's 64 ms.
+  // where they lie (a short last tile is still packed, zero-padded). On the Intel Xeon, 60000 x 784,
+  // K = 10 (benchmarks/bench_logistic_kernel.py, a build that always packs against this one, three
+  // alternating runs): 64-67 ms a pass packed, 59-63 in place on one thread; 37-39 against 30-33 on two.
   const double* in_place = nullptr;
   if constexpr (std::is_same_v<T, double>)
     if (X.col_stride == 1 && X.row_stride == dp && x_scale == 1.0) in_place = X.data;
@@ -365,14 +356,14 @@ inline void linear_pass(PassOutput& result, const MatrixView<T>& X, double x_sca
         tile = in_place + begin * dp;
       else
         pack_tile(work.tile.data(), X, begin, rows, dp, x_scale);
-      TilePrefetch next_tile(X, begin + rows, std::min(n, begin + rows + kTileRows), tile_steps(M, K, dp));
+      TilePrefetch next_tile(X, begin + rows, std::min(n, begin + rows + kTileRows), forward_steps(M, dp));
       tile_forward(work.z.data(), work.acc.data(), tile, P, bias, M, dp, next_tile);
       for (int r = 0; r < rows; ++r) {
         double* g = work.g.data() + r * K;
         loss += row(begin + r, work.z.data() + r * M, g);
         for (int64_t c = 0; c < K; ++c) partial_bias[c] += g[c];
       }
-      tile_update(partial, work.g.data(), K, tile, rows, dp, next_tile);
+      tile_update(partial, work.g.data(), K, tile, rows, dp);
     }
     partial[partial_size - 1] = loss;
   };
