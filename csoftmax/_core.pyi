@@ -74,6 +74,12 @@ def sgd_epoch(
     """An epoch of minibatch SGD over X[order], updating class-major wt (C, D) and bias (C) in place:
     (loss_sum, correct)."""
 
+def sgd_epoch_phases(
+    X: _Features, y: _I64, order: _I64, batch_size: int, lr: float, x_scale: float, wt: _F32, bias: _F32
+) -> tuple[float, int, list[tuple[float, float, float]]]:
+    """sgd_epoch, timed: (loss_sum, correct, phases), with one (blocks, wait, update) in seconds for
+    each thread that ran: its blocks of the steps, its waits at their barriers, its updates of W."""
+
 # --- register_tiled_linear_cross_entropy.cpp -----------------------------------------------------
 
 def tiled_linear_cross_entropy(

@@ -263,3 +263,22 @@ def test_concurrent_calls_equal_serial_calls_while_the_thread_count_changes(rest
     for i, got in enumerate(concurrent_results):
         for a, b in zip(got, serial[i % len(problems)]):
             np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("threads", THREAD_COUNTS)
+def test_timed_epoch_gives_the_epochs_results_and_each_threads_phases(threads, restore_threads):
+    """_core.sgd_epoch_phases (benchmarks/bench_step_phases.py) is sgd_epoch with a clock: the same
+    totals and weights, and one (blocks, wait, update) per thread of the team that ran."""
+    X, W, b, y, x_scale, _ = make_problem(256, 784, 10, np.uint8, rows=True)
+    labels, order = y.astype(np.int64), np.random.default_rng(0).permutation(len(X)).astype(np.int64)
+    csoftmax.set_num_threads(threads)
+    plain_wt, plain_b = np.ascontiguousarray(W.T), b.copy()
+    timed_wt, timed_b = plain_wt.copy(), b.copy()
+    plain = _core.sgd_epoch(X, labels, order, 256, 0.1, x_scale, plain_wt, plain_b)
+    loss_sum, correct, phases = _core.sgd_epoch_phases(X, labels, order, 256, 0.1, x_scale, timed_wt, timed_b)
+    assert (loss_sum, correct) == plain
+    np.testing.assert_array_equal(timed_wt, plain_wt)
+    np.testing.assert_array_equal(timed_b, plain_b)
+    assert len(phases) == (threads if csoftmax.build_info()["openmp"] else 1)
+    assert all(len(p) == 3 and all(np.isfinite(s) and s >= 0 for s in p) for p in phases)
+    assert phases[0][0] > 0 and phases[0][2] > 0  # the first thread always runs a block and an update

@@ -1,7 +1,9 @@
-// csoftmax._core.sgd_epoch: a whole epoch of minibatch SGD in C++, with the GIL released.
+// csoftmax._core.sgd_epoch: a whole epoch of minibatch SGD in C++, with the GIL released; and
+// sgd_epoch_phases, the same epoch with each thread's time per phase of its steps.
 #include "csoftmax/variant.hpp"
 
 #include <cmath>
+#include <vector>
 
 #include "bindings/array_checks.hpp"
 #include "bindings/feature_dtype.hpp"
@@ -12,8 +14,9 @@ namespace csoftmax::CSOFTMAX_VARIANT::bindings {
 namespace {
 
 template <typename T>
-py::tuple sgd_epoch_binding(const py::array& X, const py::array& y, const py::array& order, int64_t batch_size,
-                            float lr, float x_scale, py::array& wt, py::array& bias) {
+EpochTotals sgd_epoch_binding(const py::array& X, const py::array& y, const py::array& order, int64_t batch_size,
+                              float lr, float x_scale, py::array& wt, py::array& bias,
+                              std::vector<StepPhases>* phases = nullptr) {
   require<T>(X, "X", 2);
   require<int64_t>(y, "y", 1);
   require<int64_t>(order, "order", 1);
@@ -35,9 +38,9 @@ py::tuple sgd_epoch_binding(const py::array& X, const py::array& y, const py::ar
   if (n > 0) {
     py::gil_scoped_release release;
     totals = sgd_epoch(static_cast<const T*>(X.data()), D, labels, rows, n, batch_size, lr, x_scale, wt_data,
-                       bias_data, C, D, num_threads());
+                       bias_data, C, D, num_threads(), phases);
   }
-  return py::make_tuple(totals.loss_sum, totals.correct);
+  return totals;
 }
 
 }  // namespace
@@ -47,14 +50,32 @@ void register_training(py::module_& m) {
       "sgd_epoch",
       [](const py::array& X, const py::array& y, const py::array& order, int64_t batch_size, float lr, float x_scale,
          py::array& wt, py::array& bias) {
-        return with_feature_type(X, [&](auto type) {
+        const EpochTotals totals = with_feature_type(X, [&](auto type) {
           return sgd_epoch_binding<typename decltype(type)::type>(X, y, order, batch_size, lr, x_scale, wt, bias);
         });
+        return py::make_tuple(totals.loss_sum, totals.correct);
       },
       py::arg("X"), py::arg("y"), py::arg("order"), py::arg("batch_size"), py::arg("lr"), py::arg("x_scale"),
       py::arg("wt"), py::arg("bias"),
       "Minibatch SGD over X[order] in batches, updating class-major wt (C, D) and bias (C) in place. "
       "Returns (loss_sum, correct), each batch's taken before its update.");
+  m.def(
+      "sgd_epoch_phases",
+      [](const py::array& X, const py::array& y, const py::array& order, int64_t batch_size, float lr, float x_scale,
+         py::array& wt, py::array& bias) {
+        std::vector<StepPhases> phases;
+        const EpochTotals totals = with_feature_type(X, [&](auto type) {
+          return sgd_epoch_binding<typename decltype(type)::type>(X, y, order, batch_size, lr, x_scale, wt, bias,
+                                                                  &phases);
+        });
+        py::list per_thread;
+        for (const StepPhases& p : phases) per_thread.append(py::make_tuple(p.blocks, p.wait, p.update));
+        return py::make_tuple(totals.loss_sum, totals.correct, per_thread);
+      },
+      py::arg("X"), py::arg("y"), py::arg("order"), py::arg("batch_size"), py::arg("lr"), py::arg("x_scale"),
+      py::arg("wt"), py::arg("bias"),
+      "sgd_epoch, timed: (loss_sum, correct, phases), phases holding for each thread that ran the seconds "
+      "its steps spent (running its blocks, waiting at the barrier, summing the partials into its W).");
 }
 
 }  // namespace csoftmax::CSOFTMAX_VARIANT::bindings

@@ -12,6 +12,7 @@
 #include "csoftmax/variant.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <vector>
 
@@ -27,11 +28,36 @@ struct EpochTotals {
   int64_t correct;  // examples whose argmax was right, before the update
 };
 
+// Where one thread's time went over an epoch's steps, in seconds (benchmarks/bench_step_phases.py).
+struct StepPhases {
+  double blocks = 0.0;  // its blocks of the fused step, and asking for the next step's first rows
+  double wait = 0.0;    // at the step's barrier, until the other threads are done with their blocks
+  double update = 0.0;  // summing every block's partial (the other threads' from their cores) into its W
+};
+
+// Adds the time since the previous lap to a phase, when there is somewhere to add it.
+class PhaseClock {
+ public:
+  explicit PhaseClock(StepPhases* out) : out_(out), last_(out ? Clock::now() : Clock::time_point{}) {}
+  void lap(double StepPhases::*phase) {
+    if (!out_) return;
+    const Clock::time_point now = Clock::now();
+    out_->*phase += std::chrono::duration<double>(now - last_).count();
+    last_ = now;
+  }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  StepPhases* out_;
+  Clock::time_point last_;
+};
+
 // order: the n row indices of the epoch, in visiting order; wt (C, D) and bias (C) are updated in place.
+// phases, when given, gets each thread's StepPhases (one per thread of the team that ran).
 template <typename T>
 EpochTotals sgd_epoch(const T* X, int64_t stride, const int64_t* labels, const int64_t* order, int64_t n,
                       int64_t batch_size, float lr, float x_scale, float* wt, float* bias, int64_t classes,
-                      int64_t features, int threads) {
+                      int64_t features, int threads, std::vector<StepPhases>* phases = nullptr) {
   const int64_t C = classes, D = features, params_size = C * D + C;
   const int team = threads > 1 && worth_threads(std::min(batch_size, n), D, C) ? threads : 1;
   FusedLinearCrossEntropy<T> step(std::min(batch_size, n), C, D, team, /*partial_sets=*/2);
@@ -51,7 +77,11 @@ EpochTotals sgd_epoch(const T* X, int64_t stride, const int64_t* labels, const i
 #pragma omp parallel num_threads(team) if (team > 1)
   {
 #pragma omp single
-    barrier.set_team(team_size());
+    {
+      barrier.set_team(team_size());
+      if (phases) phases->assign(static_cast<size_t>(team_size()), StepPhases{});
+    }  // (the single's barrier: the phases exist before anyone times into them)
+    PhaseClock clock(phases ? phases->data() + thread_index() : nullptr);
     float* params = copies.data() + thread_index() * params_size;
     const ClassMajorWeights weights{params, params + C * D, C, D};
     int set = 0;
@@ -64,7 +94,9 @@ EpochTotals sgd_epoch(const T* X, int64_t stride, const int64_t* labels, const i
         const BatchRows<T> next{X, stride, order + start + batch_size, std::min(batch_size, n - start - batch_size)};
         step.prefetch_first_tile(next.count == full_plan_rows ? full_plan : last_plan, next);
       }
+      clock.lap(&StepPhases::blocks);
       barrier.wait();
+      clock.lap(&StepPhases::wait);
       const int64_t blocks = plan.blocks;
       step.sum_blocks(set, blocks, 0, params_size, [&](int64_t i, simd::vfloat gradient, int64_t count) {
         if (count == simd::kWidth)
@@ -76,6 +108,7 @@ EpochTotals sgd_epoch(const T* X, int64_t stride, const int64_t* labels, const i
         loss_sum += step.block_loss_sum(set, blocks);
         correct += step.block_correct_sum(set, blocks);
       }
+      clock.lap(&StepPhases::update);
     }
   }
   std::copy(copies.begin(), copies.begin() + C * D, wt);
