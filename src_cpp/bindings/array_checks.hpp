@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "csoftmax/cache_aligned.hpp"
 #include "csoftmax/kernels/lane_tile.hpp"
 #include "csoftmax/kernels/weights.hpp"
 
@@ -148,7 +149,7 @@ inline void transpose(const float* src, int64_t rows, int64_t cols, float* dst) 
 }
 
 // W as the lane-tile kernels want it, (C, D): as given when class-major, else transposed into `storage`.
-inline const float* class_major_copy(const py::array& W, WeightLayout layout, std::vector<float>& storage) {
+inline const float* class_major_copy(const py::array& W, WeightLayout layout, LineAlignedVector<float>& storage) {
   const float* w = static_cast<const float*>(W.data());
   if (layout == WeightLayout::kClassMajor) return w;
   storage.resize(static_cast<size_t>(W.shape(0) * W.shape(1)));

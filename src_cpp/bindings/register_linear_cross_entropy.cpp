@@ -36,7 +36,8 @@ py::tuple linear_cross_entropy(const py::array& X, const py::array& W, const py:
 
   // The kernel works class-major: a (D, C) W is transposed in, and its gradient back out.
   const bool feature_major = layout == WeightLayout::kFeatureMajor;
-  std::vector<float> wt_storage, grad_wt_storage(feature_major ? static_cast<size_t>(C * D) : 0);
+  LineAlignedVector<float> wt_storage;
+  LineAlignedVector<float> grad_wt_storage(feature_major ? static_cast<size_t>(C * D) : 0);
   const ClassMajorWeights weights{class_major_copy(W, layout, wt_storage), static_cast<const float*>(b.data()), C, D};
   const GradientSink sink{feature_major ? grad_wt_storage.data() : grad_W_data, grad_b_data};
 

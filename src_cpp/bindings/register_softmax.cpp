@@ -63,7 +63,7 @@ py::array linear_forward_binding(const py::array& X, const py::array& W, const p
   require_dim(b, "b", 0, C);
   RowSink sink{parse_output(what, /*forward=*/true)};
   py::array out = allocate_output(sink, B, C);
-  std::vector<float> wt_storage;
+  LineAlignedVector<float> wt_storage;
   const ClassMajorWeights weights{class_major_copy(W, layout, wt_storage), static_cast<const float*>(b.data()), C, D};
   {
     py::gil_scoped_release release;

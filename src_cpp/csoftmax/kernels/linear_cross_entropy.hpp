@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "csoftmax/cache_aligned.hpp"
 #include "csoftmax/kernels/batch_rows.hpp"
 #include "csoftmax/kernels/lane_tile.hpp"
 #include "csoftmax/kernels/linear_tiles.hpp"
@@ -46,7 +47,7 @@ class FusedLinearCrossEntropy {
   FusedLinearCrossEntropy(int64_t max_batch, int64_t classes, int64_t features, int max_threads, int partial_sets = 1)
       : classes_(classes),
         features_(features),
-        partial_size_(classes * features + classes),
+        partial_size_(line_padded_floats(classes * features + classes)),
         max_blocks_(plan_blocks(max_batch, classes, features).blocks),
         group_rows_(gradient_group_rows(classes, features)),
         partials_(static_cast<size_t>(partial_sets * max_blocks_ * partial_size_)),
@@ -153,9 +154,9 @@ class FusedLinearCrossEntropy {
 
   // Per-thread workspace of one block.
   struct Scratch {
-    std::vector<float> logits;             // (C, kWidth): the tile's logits, then its gradient
-    std::vector<float> db_lanes;           // (C, kWidth): the block's db, one partial sum per lane
-    std::vector<float> group_gradient;     // (C, group rows): the gradients of the group's rows
+    LineAlignedVector<float> logits;          // (C, kWidth): the tile's logits, then its gradient
+    LineAlignedVector<float> db_lanes;        // (C, kWidth): the block's db, one partial sum per lane
+    LineAlignedVector<float> group_gradient;  // (C, group rows): the gradients of the group's rows
     std::vector<const T*> group_rows;      // (group rows): the group's rows of X
     std::vector<simd::vfloat> partial;     // kPartialVectors
     const T* x_rows[simd::kWidth];
@@ -230,7 +231,7 @@ class FusedLinearCrossEntropy {
   }
 
   int64_t classes_, features_, partial_size_, max_blocks_, group_rows_;
-  std::vector<float> partials_;
+  LineAlignedVector<float> partials_;  // partial_size_ apart: each block's starts on a cache line
   std::vector<double> block_loss_;
   std::vector<int64_t> block_correct_;
   std::vector<Scratch> scratch_;

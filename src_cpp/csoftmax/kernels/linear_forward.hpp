@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "csoftmax/cache_aligned.hpp"
 #include "csoftmax/kernels/batch_rows.hpp"
 #include "csoftmax/kernels/lane_tile.hpp"
 #include "csoftmax/kernels/softmax_rows.hpp"
@@ -24,7 +25,8 @@ void linear_forward(const BatchRows<T>& batch, const ClassMajorWeights& w, float
   const int64_t tiles = (batch.count + W - 1) / W;
 #pragma omp parallel num_threads(threads) if (threads > 1 && worth_threads(batch.count, w.features, w.classes))
   {
-    std::vector<float> z(static_cast<size_t>(C * W)), row(static_cast<size_t>(padded_classes(C)));
+    LineAlignedVector<float> z(static_cast<size_t>(C * W));
+    std::vector<float> row(static_cast<size_t>(padded_classes(C)));
     std::vector<simd::vfloat> partial(kPartialVectors);
     const T* x_rows[W];
 #pragma omp for schedule(static)

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "csoftmax/cache_aligned.hpp"
 #include "csoftmax/kernels/batch_rows.hpp"
 #include "csoftmax/kernels/linear_cross_entropy.hpp"
 #include "csoftmax/parallel/team_barrier.hpp"
@@ -59,12 +60,13 @@ EpochTotals sgd_epoch(const T* X, int64_t stride, const int64_t* labels, const i
                       int64_t batch_size, float lr, float x_scale, float* wt, float* bias, int64_t classes,
                       int64_t features, int threads, std::vector<StepPhases>* phases = nullptr) {
   const int64_t C = classes, D = features, params_size = C * D + C;
+  const int64_t copy_stride = line_padded_floats(params_size);  // each copy starts on a cache line
   const int team = threads > 1 && worth_threads(std::min(batch_size, n), D, C) ? threads : 1;
   FusedLinearCrossEntropy<T> step(std::min(batch_size, n), C, D, team, /*partial_sets=*/2);
-  std::vector<float> copies(static_cast<size_t>(team * params_size));  // [wt | bias] per thread
+  LineAlignedVector<float> copies(static_cast<size_t>(team * copy_stride));  // [wt | bias] per thread
   for (int t = 0; t < team; ++t) {
-    std::copy(wt, wt + C * D, copies.begin() + t * params_size);
-    std::copy(bias, bias + C, copies.begin() + t * params_size + C * D);
+    std::copy(wt, wt + C * D, copies.begin() + t * copy_stride);
+    std::copy(bias, bias + C, copies.begin() + t * copy_stride + C * D);
   }
   double loss_sum = 0.0;
   int64_t correct = 0;
@@ -82,7 +84,7 @@ EpochTotals sgd_epoch(const T* X, int64_t stride, const int64_t* labels, const i
       if (phases) phases->assign(static_cast<size_t>(team_size()), StepPhases{});
     }  // (the single's barrier: the phases exist before anyone times into them)
     PhaseClock clock(phases ? phases->data() + thread_index() : nullptr);
-    float* params = copies.data() + thread_index() * params_size;
+    float* params = copies.data() + thread_index() * copy_stride;
     const ClassMajorWeights weights{params, params + C * D, C, D};
     int set = 0;
     for (int64_t start = 0; start < n; start += batch_size, set ^= 1) {
