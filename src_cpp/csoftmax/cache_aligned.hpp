@@ -2,14 +2,15 @@
 //
 // A vector load that straddles two cache lines costs two L1 accesses. The kernels' hot arrays (the
 // SGD epoch's copies of W, the fused step's partial gradients and tiles, the class-major copy of W)
-// are read a whole vector at a time, rows of whole vectors apart; started anywhere malloc puts them
-// (on 16 bytes), an AVX-512 load from them straddles two lines unless malloc happened to start them
-// on one. Measured on the Intel Xeon with
-// benchmarks/bench_step_phases.py, three alternating runs of a build without these against one with
-// them, the chapter's step on two threads: 37.2-42.9 us against 35.6-38.4 with the rows cached,
-// 41.6-44.1 against 38.2-40.3 with them shuffled from memory. The second thread's copy of W and
-// partial, which started 31,400 bytes after the first's (not even on 16 bytes), had made its blocks
-// 1.4-2.9 us slower than the first thread's; now the two take the same time.
+// are read a whole vector at a time, rows of whole vectors apart. malloc starts them on 16 bytes, so
+// an AVX-512 load from them straddles two lines unless malloc happened to start them on one.
+//
+// Measured on the Intel Xeon with benchmarks/bench_step_phases.py, three alternating runs of a build
+// without these against one with them, the chapter's step on two threads: 37.2-42.9 us against
+// 35.6-38.4 with the rows cached, 41.6-44.1 against 38.2-40.3 with them shuffled from memory. The
+// second thread's copy of W and partial, which started 31,400 bytes after the first's (not even on 16
+// bytes), had made its blocks 1.4-2.9 us slower than the first thread's; now the two take the same
+// time.
 #pragma once
 
 #include "csoftmax/variant.hpp"

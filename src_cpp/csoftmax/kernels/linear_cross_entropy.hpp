@@ -157,8 +157,8 @@ class FusedLinearCrossEntropy {
     LineAlignedVector<float> logits;          // (C, kWidth): the tile's logits, then its gradient
     LineAlignedVector<float> db_lanes;        // (C, kWidth): the block's db, one partial sum per lane
     LineAlignedVector<float> group_gradient;  // (C, group rows): the gradients of the group's rows
-    std::vector<const T*> group_rows;      // (group rows): the group's rows of X
-    std::vector<simd::vfloat> partial;     // kPartialVectors
+    std::vector<const T*> group_rows;         // (group rows): the group's rows of X
+    std::vector<simd::vfloat> partial;        // kPartialVectors
     const T* x_rows[simd::kWidth];
     void resize(int64_t classes, int64_t group) {
       logits.resize(static_cast<size_t>(classes * simd::kWidth));
