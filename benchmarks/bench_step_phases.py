@@ -48,14 +48,14 @@ def orders(rows, steps, batch, shuffled):
     return np.tile(np.arange(batch, dtype=np.int64), steps)
 
 
-def measure(threads, batch, rows, steps, repeats):
+def measure(problem, threads, batch, steps, repeats):
     """{"threads": [{phase: median µs per step}, ...], "step": median µs per step of the slowest thread},
-    over `rows` rows: a shuffled order of them when there are more than a batch."""
-    shuffled = rows > batch
-    X, W, b, y, x_scale = make_step_problem(rows, D, C, np.uint8)
+    over the problem's rows: a shuffled order of them when there are more than a batch."""
+    X, W, b, y, x_scale = problem
+    rows = len(X)
     wt, labels = np.ascontiguousarray(W.T), y.astype(np.int64)
     csoftmax.set_num_threads(threads)
-    order = orders(rows, steps, batch, shuffled)
+    order = orders(rows, steps, batch, rows > batch)
     _core.sgd_epoch_phases(X, labels, order, batch, 0.0, x_scale, wt, b)  # the team starts, pages fault in
     settle()
     runs = [_core.sgd_epoch_phases(X, labels, order, batch, 0.0, x_scale, wt, b)[2] for _ in range(repeats)]
@@ -72,10 +72,12 @@ def run(repeats=7, quick=False):
     steps, shuffled_rows = (8, 4096) if quick else (200, 60000)
     cases = [(f"{threads} threads, batch {BATCH}", threads, BATCH), (f"1 thread, batch {BATCH}", 1, BATCH),
              (f"1 thread, batch {BATCH // 2}", 1, BATCH // 2)]
+    shuffled = make_step_problem(shuffled_rows, D, C, np.uint8)  # one set of rows for every shuffled run
     results = {}
-    for rows in ("cached", "shuffled"):
-        for name, t, batch in cases:
-            results[(rows, name)] = measure(t, batch, shuffled_rows if rows == "shuffled" else batch, steps, repeats)
+    for name, t, batch in cases:
+        results[("cached", name)] = measure(make_step_problem(batch, D, C, np.uint8), t, batch, steps, repeats)
+    for name, t, batch in cases:
+        results[("shuffled", name)] = measure(shuffled, t, batch, steps, repeats)
     return results
 
 

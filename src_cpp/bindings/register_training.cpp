@@ -16,7 +16,7 @@ namespace {
 template <typename T>
 EpochTotals sgd_epoch_binding(const py::array& X, const py::array& y, const py::array& order, int64_t batch_size,
                               float lr, float x_scale, py::array& wt, py::array& bias,
-                              std::vector<StepPhases>* phases = nullptr) {
+                              std::vector<StepPhases>* phases) {
   require<T>(X, "X", 2);
   require<int64_t>(y, "y", 1);
   require<int64_t>(order, "order", 1);
@@ -43,6 +43,15 @@ EpochTotals sgd_epoch_binding(const py::array& X, const py::array& y, const py::
   return totals;
 }
 
+// sgd_epoch_binding for X's feature type.
+EpochTotals epoch_of_any_type(const py::array& X, const py::array& y, const py::array& order, int64_t batch_size,
+                              float lr, float x_scale, py::array& wt, py::array& bias,
+                              std::vector<StepPhases>* phases) {
+  return with_feature_type(X, [&](auto type) {
+    return sgd_epoch_binding<typename decltype(type)::type>(X, y, order, batch_size, lr, x_scale, wt, bias, phases);
+  });
+}
+
 }  // namespace
 
 void register_training(py::module_& m) {
@@ -50,9 +59,7 @@ void register_training(py::module_& m) {
       "sgd_epoch",
       [](const py::array& X, const py::array& y, const py::array& order, int64_t batch_size, float lr, float x_scale,
          py::array& wt, py::array& bias) {
-        const EpochTotals totals = with_feature_type(X, [&](auto type) {
-          return sgd_epoch_binding<typename decltype(type)::type>(X, y, order, batch_size, lr, x_scale, wt, bias);
-        });
+        const EpochTotals totals = epoch_of_any_type(X, y, order, batch_size, lr, x_scale, wt, bias, nullptr);
         return py::make_tuple(totals.loss_sum, totals.correct);
       },
       py::arg("X"), py::arg("y"), py::arg("order"), py::arg("batch_size"), py::arg("lr"), py::arg("x_scale"),
@@ -64,10 +71,7 @@ void register_training(py::module_& m) {
       [](const py::array& X, const py::array& y, const py::array& order, int64_t batch_size, float lr, float x_scale,
          py::array& wt, py::array& bias) {
         std::vector<StepPhases> phases;
-        const EpochTotals totals = with_feature_type(X, [&](auto type) {
-          return sgd_epoch_binding<typename decltype(type)::type>(X, y, order, batch_size, lr, x_scale, wt, bias,
-                                                                  &phases);
-        });
+        const EpochTotals totals = epoch_of_any_type(X, y, order, batch_size, lr, x_scale, wt, bias, &phases);
         py::list per_thread;
         for (const StepPhases& p : phases) per_thread.append(py::make_tuple(p.blocks, p.wait, p.update));
         return py::make_tuple(totals.loss_sum, totals.correct, per_thread);

@@ -191,9 +191,8 @@ class FusedLinearCrossEntropy {
         const int nc = static_cast<int>(std::min<int64_t>(kGradClassTile, C - c0));
         with_class_tile<kGradClassTile>(nc, [&](auto tile_classes) {
           constexpr int NC = decltype(tile_classes)::value;
-          grad_weight_tile<T, NC, kGradChunkTile>(dwt + c0 * D, scratch.group_rows.data(),
-                                                  static_cast<int>(group_end - group),
-                                                  scratch.group_gradient.data() + c0 * G, 1, G, D, group == begin);
+          grad_weight_tile<T, NC>(dwt + c0 * D, scratch.group_rows.data(), static_cast<int>(group_end - group),
+                                  scratch.group_gradient.data() + c0 * G, 1, G, D, group == begin);
         });
       }
     }

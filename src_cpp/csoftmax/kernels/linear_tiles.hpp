@@ -64,8 +64,9 @@ inline void logits_tile(simd::vfloat* partial, int r0, const T* const* x_rows, c
 
 // dw[c] (+)= sum_r g[r * g_row + c * g_class] * x_rows[r]     for c < NC, rows summed in order
 // dw: NC class rows of length D (stride D); overwritten when `overwrite`, else accumulated into.
-// The inner step covers CH vectors along D (CH <= kChunks), so each gradient broadcast feeds CH FMAs.
-template <typename T, int NC, int kChunks>
+// The inner step covers CH vectors along D (CH <= kGradChunkTile), so each gradient broadcast feeds CH
+// FMAs.
+template <typename T, int NC>
 inline void grad_weight_tile(float* dw, const T* const* x_rows, int rows, const float* g, int64_t g_row,
                              int64_t g_class, int64_t D, bool overwrite) {
   auto accumulate = [&](int64_t d, auto chunks, auto load_x, auto load_dw, auto store_dw) {
@@ -94,8 +95,8 @@ inline void grad_weight_tile(float* dw, const T* const* x_rows, int rows, const 
   auto load = [](const auto* p) { return simd::load(p); };
   auto store = [](float* p, simd::vfloat v) { simd::store(p, v); };
   int64_t d = 0;
-  for (; d + kChunks * simd::kWidth <= D; d += kChunks * simd::kWidth)
-    accumulate(d, std::integral_constant<int, kChunks>{}, load, load, store);
+  for (; d + kGradChunkTile * simd::kWidth <= D; d += kGradChunkTile * simd::kWidth)
+    accumulate(d, std::integral_constant<int, kGradChunkTile>{}, load, load, store);
   for (; d + simd::kWidth <= D; d += simd::kWidth) accumulate(d, std::integral_constant<int, 1>{}, load, load, store);
   if (d < D) {
     const int64_t n = D - d;
