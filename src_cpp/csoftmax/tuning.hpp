@@ -215,15 +215,17 @@ inline Tuning derive_tuning(const MachineFacts& facts) {
   using gemm::kMicroRows;
   const int64_t l1d = facts.l1d.value, l2 = facts.l2.value;
   Tuning t{};
-  // k: the B micro-panel (k x kMicroCols), which every A micro-panel of the block reuses, and the A
-  // micro-panel (k x kMicroRows) streaming past it fill L1d. On Zen 5 (48 KB) with AVX-512: 256, the
+  // k: the A micro-panel (k x kMicroRows), which every B micro-panel of the block reuses, and the B
+  // micro-panel (k x kMicroCols) streaming past it fill L1d. On Zen 5 (48 KB) with AVX-512: 256, the
   // 14 KB + 32 KB measured fastest. Whole steps of the 16 x 16 transposes.
   t.block_k = std::clamp(round_down(l1d / (kFloat * (kMicroRows + kMicroCols)), kStep), kMinBlockK, kMaxBlockK);
   // n: the packed B block (k x n) takes half of L2, read once per A micro-panel row of the block; the
   // other half holds the A block and C's lines. Zen 5 (1 MB): 512; the Intel Xeon (2 MB): 1024.
   t.block_n = std::clamp<int64_t>(round_down(l2 / 2 / (kFloat * t.block_k), kMicroCols), kMicroCols, kMaxBlockN);
-  // m: the packed A block (m x k), re-read from L2 for every B micro-panel, takes a third of L2, so
+  // m: the packed A block (m x k), read from L2 one micro-panel at a time, takes a third of L2, so
   // it and the B block (half) stay there together. Zen 5: 336 (as measured); the Intel Xeon: 672.
+  // (The Zen 5 measurements of k and m were made with the micro-panels visited in the other order,
+  // B outside and A inside, before gemm.hpp walked C along its rows; not re-measured there since.)
   t.block_m = std::clamp(round_down(l2 / 3 / (kFloat * t.block_k), kMicroRows), large_vocab::kMinRowBlock,
                          kMaxBlockM);
   // A large-vocabulary chunk of more rows than one A block splits every logits GEMM into M blocks and
