@@ -5,9 +5,10 @@
 // cache blocks are derived at run time from the caches the machine reports (Tuning, at the end, with
 // the rule beside each); the other thresholds were measured on the machines named beside them, or are
 // promises about memory, and say which. The project's machines
-// differ (DESIGN.md: AMD EPYC Zen 5 with 48 KB L1d / 1 MB L2 per core, Intel Xeon family 6 model 207
-// with 2 MB L2): a value measured on one is a starting point on the other, to be re-measured with
-// benchmarks/ before it is changed.
+// differ (DESIGN.md: AMD EPYC Zen 5 with 48 KB L1d / 1 MB L2 per core; an Intel Xeon with 2 MB L2
+// per core, listed in DESIGN.md as family 6 model 207, whose VMs have reported model 167 to lscpu when
+// the README's Intel tables were measured): a value measured on one is a starting point on the other,
+// to be re-measured with benchmarks/ before it is changed.
 #pragma once
 
 #include "csoftmax/variant.hpp"
