@@ -57,6 +57,9 @@ PIXEL_SCALE = 1.0 / 255.0
 # the chapter's recipe: every section that trains uses these
 SEED, BATCH_SIZE, LR = 0, 256, 0.1
 
+# Probes of the FMA peak just before the back-to-back step (bench_steady_step), each about 25 ms
+PEAK_PROBES = 5
+
 # (name, B, D, C, dtype)
 STEP_SHAPES = [
     ("chapter, uint8", 256, 784, 10, np.uint8),
@@ -156,9 +159,6 @@ def bench_kernel_step(repeats, peak):
         rows.append(row)
     steady = bench_steady_step(repeats, peak)
     return {"shapes": rows, "steady": steady}
-
-
-PEAK_PROBES = 5  # each about 25 ms (itself the best of 5 repeats)
 
 
 def bench_steady_step(repeats, peak, steps=400):
