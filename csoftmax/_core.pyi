@@ -21,7 +21,8 @@ def build_info() -> dict[str, Any]:
     """compiler, cxx_flags, native, simd, simd_width, tile (the running variant's register tiles: forward rows,
     forward classes, dW vectors, dW classes), openmp, available_threads,
     max_threads, cpu_features; variant (running), variants_compiled, variants_runnable (by this CPU), variant_forced
-    (CSOFTMAX_ISA, or None)."""
+    (CSOFTMAX_ISA, or None); amx (whether the uint8 forward and dW run on AMX tiles) and amx_reason (what for, or
+    why not)."""
 
 def peak_fma_flops(threads: int, iterations: int = 2000000, repeats: int = 5) -> tuple[float, int]:
     """(FLOP/s, threads that ran) of independent FMA chains: the machine's fp32 peak."""

@@ -85,7 +85,7 @@ def _variant_summary(info) -> str:
 
 def show_config(file=None) -> None:
     """Print the build report: compiler, flags, the instruction-set variant running and those compiled in,
-    SIMD compiled in vs. offered by the CPU, OpenMP, threads, the caches the machine reports and the blocks
+    SIMD compiled in vs. offered by the CPU, whether AMX tiles are used (CSOFTMAX_AMX=0 turns them off), OpenMP, threads, the caches the machine reports and the blocks
     derived from them. The flags and SIMD are the running variant's."""
     from . import __version__
 
@@ -102,6 +102,7 @@ def show_config(file=None) -> None:
         f"{info['tile'][2]} vectors x {info['tile'][3]} classes (dW)",
         f"  CPU:          {_cpu_model()}",
         f"  CPU offers:   {', '.join(offered) if offered else 'unknown'}",
+        f"  AMX:          {'used: ' if info['amx'] else 'not used: '}{info['amx_reason']}",
         f"  OpenMP:       {_openmp_summary(info)}",
         f"  threads:      {info['threads']} in use, {info['available_threads']} available",
         *_tuning_lines(_core.tuning()),

@@ -1,11 +1,12 @@
 // csoftmax._core: what was compiled in (compiler, flags, SIMD, OpenMP; the running variant's), which
-// variant runs, and the thread setting.
+// variant runs, whether it uses AMX, and the thread setting.
 #include "csoftmax/variant.hpp"
 
 #include <stdexcept>
 #include <string>
 
 #include "bindings/array_checks.hpp"
+#include "csoftmax/amx_support.hpp"
 #include "csoftmax/kernels/peak_probe.hpp"
 #include "csoftmax/simd/vector.hpp"
 #include "csoftmax/parallel/threads.hpp"
@@ -44,6 +45,7 @@ py::dict cpu_features() {
 
 // `dispatch`: variant, variants_compiled, variants_runnable, variant_forced (bindings/module.cpp).
 void register_build_info(py::module_& m, const py::dict& dispatch) {
+  if (amx_support().bad_setting) throw py::import_error(amx_support().reason);
   m.def("build_info", [dispatch] {
     py::dict info;
     for (auto item : dispatch) info[item.first] = item.second;
@@ -57,6 +59,8 @@ void register_build_info(py::module_& m, const py::dict& dispatch) {
     info["available_threads"] = available_threads();
     info["max_threads"] = max_threads();
     info["cpu_features"] = cpu_features();
+    info["amx"] = amx_support().usable;
+    info["amx_reason"] = amx_support().reason;
     return info;
   });
   m.def(

@@ -38,13 +38,15 @@ py::tuple linear_cross_entropy(const py::array& X, const py::array& W, const py:
   const bool feature_major = layout == WeightLayout::kFeatureMajor;
   LineAlignedVector<float> wt_storage;
   LineAlignedVector<float> grad_wt_storage(feature_major ? static_cast<size_t>(C * D) : 0);
-  const ClassMajorWeights weights{class_major_copy(W, layout, wt_storage), static_cast<const float*>(b.data()), C, D};
+  ClassMajorWeights weights{class_major_copy(W, layout, wt_storage), static_cast<const float*>(b.data()), C, D};
+  AmxWeights amx_storage;
   const GradientSink sink{feature_major ? grad_wt_storage.data() : grad_W_data, grad_b_data};
 
   double loss_sum = 0.0;
   int64_t correct = 0;
   {
     py::gil_scoped_release release;
+    weights.amx = amx_weights_for<T>(amx_storage, weights);
     const int threads = num_threads();
     const BlockPlan plan = plan_blocks(B, C, D);
     const bool parallel = threads > 1 && plan.blocks > 1 && worth_threads(B, D, C);

@@ -64,9 +64,11 @@ py::array linear_forward_binding(const py::array& X, const py::array& W, const p
   RowSink sink{parse_output(what, /*forward=*/true)};
   py::array out = allocate_output(sink, B, C);
   LineAlignedVector<float> wt_storage;
-  const ClassMajorWeights weights{class_major_copy(W, layout, wt_storage), static_cast<const float*>(b.data()), C, D};
+  ClassMajorWeights weights{class_major_copy(W, layout, wt_storage), static_cast<const float*>(b.data()), C, D};
+  AmxWeights amx_storage;
   {
     py::gil_scoped_release release;
+    weights.amx = amx_weights_for<T>(amx_storage, weights);
     linear_forward(BatchRows<T>{static_cast<const T*>(X.data()), D, in.rows, B}, weights, x_scale, sink,
                    num_threads());
   }

@@ -8,7 +8,9 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 
+#include "csoftmax/kernels/amx_logits.hpp"
 #include "csoftmax/kernels/batch_rows.hpp"
 #include "csoftmax/kernels/weights.hpp"
 #include "csoftmax/kernels/linear_tiles.hpp"
@@ -27,9 +29,16 @@ inline constexpr int64_t kPartialVectors = kClassTile * simd::kWidth;
 
 // zt[c * kWidth + r] = x_scale * <x_rows[r], wt[c]> + bias[c]     for r < kWidth, c < C.
 // x_rows: kWidth row pointers (repeat a valid row to fill a short tile); partial: kPartialVectors.
+// With w.amx set (uint8 rows), the tiles compute it (kernels/amx_logits.hpp), in a thread holding
+// an AmxTileScope.
 template <typename T>
 inline void lane_logits(float* zt, const T* const* x_rows, const ClassMajorWeights& w, float x_scale,
                         simd::vfloat* partial) {
+#if CSOFTMAX_AMX_COMPILED
+  static_assert(simd::kWidth == amx::kTileRows, "an AMX tile's rows are a lane tile");
+  if constexpr (std::is_same_v<T, uint8_t>)
+    if (w.amx) return amx_lane_logits(zt, x_rows, *w.amx, w.bias, x_scale);
+#endif
   const int64_t C = w.classes, D = w.features;
   for (int64_t c0 = 0; c0 < C; c0 += kClassTile) {
     const int nc = static_cast<int>(std::min<int64_t>(kClassTile, C - c0));

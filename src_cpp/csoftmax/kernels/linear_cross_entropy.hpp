@@ -20,9 +20,11 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 #include "csoftmax/cache_aligned.hpp"
+#include "csoftmax/kernels/amx_grad_weight.hpp"
 #include "csoftmax/kernels/batch_rows.hpp"
 #include "csoftmax/kernels/lane_tile.hpp"
 #include "csoftmax/kernels/linear_tiles.hpp"
@@ -92,6 +94,7 @@ class FusedLinearCrossEntropy {
   void run_blocks(int set, const BlockPlan& plan, const BatchRows<T>& batch, const int64_t* labels,
                   const ClassMajorWeights& w, float x_scale, float grad_scale, float* row_loss, float* grad_x) {
     const ItemRange mine = my_items(plan.blocks);
+    const AmxTileScope amx_tiles(w.amx != nullptr && mine.begin < mine.end);
     for (int64_t k = mine.begin; k < mine.end; ++k) {
       const int64_t begin = k * plan.rows_per_block;
       const int64_t end = std::min(batch.count, begin + plan.rows_per_block);
@@ -187,6 +190,12 @@ class FusedLinearCrossEntropy {
         totals.loss += tile.loss;
         totals.correct += tile.correct;
       }
+#if CSOFTMAX_AMX_COMPILED
+      if constexpr (std::is_same_v<T, uint8_t>)
+        if (w.amx && amx_grad_weight(dwt, scratch.group_rows.data(), group_end - group,
+                                     scratch.group_gradient.data(), G, C, D, group == begin))
+          continue;
+#endif
       for (int64_t c0 = 0; c0 < C; c0 += kGradClassTile) {
         const int nc = static_cast<int>(std::min<int64_t>(kGradClassTile, C - c0));
         with_class_tile<kGradClassTile>(nc, [&](auto tile_classes) {

@@ -29,6 +29,7 @@ void linear_forward(const BatchRows<T>& batch, const ClassMajorWeights& w, float
     std::vector<float> row(static_cast<size_t>(padded_classes(C)));
     std::vector<simd::vfloat> partial(kPartialVectors);
     const T* x_rows[W];
+    const AmxTileScope amx_tiles(w.amx != nullptr);
 #pragma omp for schedule(static)
     for (int64_t tile = 0; tile < tiles; ++tile) {
       const int64_t start = tile * W;

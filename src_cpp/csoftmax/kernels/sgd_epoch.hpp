@@ -85,9 +85,11 @@ EpochTotals sgd_epoch(const T* X, int64_t stride, const int64_t* labels, const i
     }  // (the single's barrier: the phases exist before anyone times into them)
     PhaseClock clock(phases ? phases->data() + thread_index() : nullptr);
     float* params = copies.data() + thread_index() * copy_stride;
-    const ClassMajorWeights weights{params, params + C * D, C, D};
+    ClassMajorWeights weights{params, params + C * D, C, D};
+    AmxWeights amx_storage;  // this thread's W, packed again after every update
     int set = 0;
     for (int64_t start = 0; start < n; start += batch_size, set ^= 1) {
+      weights.amx = amx_weights_for<T>(amx_storage, weights);
       const BatchRows<T> batch{X, stride, order + start, std::min(batch_size, n - start)};
       const BlockPlan& plan = batch.count == full_plan_rows ? full_plan : last_plan;
       step.run_blocks(set, plan, batch, labels, weights, x_scale, 1.0f / static_cast<float>(batch.count), nullptr,

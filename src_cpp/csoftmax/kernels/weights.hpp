@@ -30,13 +30,17 @@ struct LargeVocabWeights {
   }
 };
 
+class AmxWeights;  // kernels/amx_logits.hpp
+
 // Class-major weights, whatever the caller's layout (the single-pass kernel's form: each logit is a
-// dot product along D): wt is (classes, features), bias is (classes).
+// dot product along D): wt is (classes, features), bias is (classes). `amx`, when set, is wt packed
+// for the AMX forward of uint8 rows (amx_weights_for).
 struct ClassMajorWeights {
   const float* wt;
   const float* bias;
   int64_t classes;
   int64_t features;
+  const AmxWeights* amx = nullptr;
 };
 
 }  // namespace csoftmax::CSOFTMAX_VARIANT
