@@ -84,6 +84,15 @@ inline constexpr int64_t kGradientGroupRows = 128;
 inline constexpr int64_t kGradientGroupBytes = int64_t{64} << 10;
 static_assert(kGradientGroupRows % simd::kWidth == 0, "a group is whole lane tiles");
 
+// Lane tiles of gathered rows the fused step asks for ahead of the one it computes
+// (kernels/linear_cross_entropy.hpp): gathered rows are scattered over memory, where the hardware
+// prefetchers cannot follow. With the forward and dW on AMX tiles (kernels/amx_logits.hpp), a tile
+// takes about 1 us, too little to bring in the next tile's 12.5 KB from memory: on the Intel Xeon
+// (benchmarks/bench_step_phases.py, the shuffled epoch, one thread, batch 256 / 128), 74.8 / 41.4 us
+// a step asking 1 tile ahead, 62.7 / 32.5 asking 2, 59.4 / 31.6 asking 3 (one-off builds in turn;
+// with the rows cached, the three were within 2 us).
+inline constexpr int64_t kRowPrefetchTiles = 3;
+
 // Independent accumulators of dX = G . W per row (kernels/linear_tiles.hpp): 4 hide the FMA latency.
 inline constexpr int kGradInputChains = 4;
 

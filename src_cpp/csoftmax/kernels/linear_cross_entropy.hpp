@@ -102,13 +102,13 @@ class FusedLinearCrossEntropy {
     }
   }
 
-  // Bring into cache the first tile of the first block this thread will run for `batch` (cut by
-  // `plan`): the one tile of a block that its own prefetching cannot cover.
-  void prefetch_first_tile(const BlockPlan& plan, const BatchRows<T>& batch) const {
+  // Bring into cache the first kRowPrefetchTiles tiles of the first block this thread will run for
+  // `batch` (cut by `plan`): those a block's own prefetching, kRowPrefetchTiles ahead, cannot cover.
+  void prefetch_first_tiles(const BlockPlan& plan, const BatchRows<T>& batch) const {
     const ItemRange mine = my_items(plan.blocks);
     if (mine.begin < mine.end) {
       const int64_t begin = mine.begin * plan.rows_per_block;
-      batch.prefetch(begin, std::min(batch.count, begin + simd::kWidth), features_);
+      batch.prefetch(begin, std::min(batch.count, begin + kRowPrefetchTiles * simd::kWidth), features_);
     }
   }
 
@@ -226,7 +226,7 @@ class FusedLinearCrossEntropy {
       scratch.x_rows[r] = batch.row(i);
       tile_labels[r] = static_cast<float>(labels[batch.source(i)]);
     }
-    batch.prefetch(start + W, std::min(start + 2 * W, end), D);
+    batch.prefetch(start + kRowPrefetchTiles * W, std::min(start + (kRowPrefetchTiles + 1) * W, end), D);
     float* z = scratch.logits.data();
     lane_logits(z, scratch.x_rows, w, x_scale, scratch.partial.data());
     const LaneLoss tile = cross_entropy_grad_lanes(z, C, tile_labels, rows, grad_scale, x_scale, scratch.db_lanes.data());

@@ -96,7 +96,7 @@ EpochTotals sgd_epoch(const T* X, int64_t stride, const int64_t* labels, const i
                       nullptr);
       if (start + batch_size < n) {  // while waiting for the other threads, fetch the next step's rows
         const BatchRows<T> next{X, stride, order + start + batch_size, std::min(batch_size, n - start - batch_size)};
-        step.prefetch_first_tile(next.count == full_plan_rows ? full_plan : last_plan, next);
+        step.prefetch_first_tiles(next.count == full_plan_rows ? full_plan : last_plan, next);
       }
       clock.lap(&StepPhases::blocks);
       barrier.wait();
