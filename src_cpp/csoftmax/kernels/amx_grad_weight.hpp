@@ -82,8 +82,72 @@ CSOFTMAX_AMX_VECTOR_TARGET inline void gradient_parts(uint16_t* a, const float* 
 
 }  // namespace amx
 
+namespace amx {
+
+inline constexpr int kGroupSteps = 4;  // steps of 32 rows in a gradient group
+static_assert(kGradientGroupRows <= kGroupSteps * kStepFeatures, "a group's rows fit kGroupSteps steps");
+
+// One chunk of 32 features: its B tiles for every step of the group, [step][low, high].
+struct ChunkTiles {
+  alignas(64) uint16_t b[kGroupSteps][2][kTileWords];
+};
+
+// The B tiles of features f0 .. f0 + 31 for the group's `steps` steps.
+CSOFTMAX_AMX_PIXEL_TARGET inline void chunk_to_bf16(ChunkTiles& tiles, const uint8_t* const* x_rows, int64_t rows,
+                                                    int64_t steps, int64_t f0, int64_t D) {
+  const bool full = D - f0 >= kStepFeatures;
+  const __mmask32 mask = full ? ~__mmask32(0) : (__mmask32(1) << (D - f0)) - 1;
+  for (int64_t step = 0; step < steps; ++step) {
+    const int64_t k0 = step * kStepFeatures;
+    if (full)
+      row_pairs_to_bf16<true>(tiles.b[step][0], tiles.b[step][1], x_rows + k0, rows - k0, f0, mask);
+    else
+      row_pairs_to_bf16<false>(tiles.b[step][0], tiles.b[step][1], x_rows + k0, rows - k0, f0, mask);
+  }
+}
+
+// The C tiles of one chunk, stored: [A tile][low, high], each 16 (part, class) rows of 16 sums.
+struct ChunkSums {
+  alignas(64) float c[2][2][kTileRows * kTileColumns];
+};
+
+// dw[c0 + c][f0 .. f0 + 32) (+)= ((lo + mid) + hi) / scale for the group's classes, the features
+// put back in order (the file's comment).
+CSOFTMAX_AMX_VECTOR_TARGET inline void add_chunk_sums(float* dw, const ChunkSums& sums, int64_t c0, int64_t classes,
+                                                      int64_t f0, int64_t D, __m512 unscale, bool overwrite) {
+  const int64_t left = D - f0;
+  const __mmask16 first_mask = left >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1);
+  const __mmask16 second_mask =
+      left >= 32 ? __mmask16(0xFFFF) : left <= 16 ? __mmask16(0) : __mmask16((1u << (left - 16)) - 1);
+  for (int64_t c = 0; c < classes; ++c) {
+    __m512 half_sums[2];
+    for (int half = 0; half < 2; ++half) {
+      const float* rows[3];
+      for (int part = 0; part < 3; ++part) {
+        const int64_t j = part * classes + c;
+        rows[part] = sums.c[j / kTileRows][half] + (j % kTileRows) * kTileColumns;
+      }
+      half_sums[half] = _mm512_add_ps(_mm512_add_ps(_mm512_load_ps(rows[2]), _mm512_load_ps(rows[1])),
+                                      _mm512_load_ps(rows[0]));
+    }
+    float* out = dw + (c0 + c) * D + f0;
+    const __m512 first = _mm512_mul_ps(_mm512_shuffle_f32x4(half_sums[0], half_sums[1], 0x44), unscale);  // 0-15
+    const __m512 second = _mm512_mul_ps(_mm512_shuffle_f32x4(half_sums[0], half_sums[1], 0xEE), unscale);  // 16-31
+    _mm512_mask_storeu_ps(out, first_mask,
+                          overwrite ? first : _mm512_add_ps(_mm512_maskz_loadu_ps(first_mask, out), first));
+    _mm512_mask_storeu_ps(out + 16, second_mask,
+                          overwrite ? second : _mm512_add_ps(_mm512_maskz_loadu_ps(second_mask, out + 16), second));
+  }
+}
+
+}  // namespace amx
+
 // dw (C, D) (+)= g (C, rows; stride G) . x_rows (rows, D); overwritten when `overwrite`. False (and dw
 // untouched) when some gradient is inf or NaN. In a thread that holds an AmxTileScope.
+//
+// The chunks of 32 features are pipelined: chunk i + 1's pixels are converted before chunk i's tiles
+// are multiplied, and chunk i - 1's sums are added to dw after, so that no tile load waits for the
+// stores just before it (tile loads and stores do not forward to or from the vector units' accesses).
 __attribute__((target("amx-tile,amx-bf16,avx512fp16,avx512bw,avx512vl,avx512dq"), noinline)) inline bool
 amx_grad_weight(float* dw, const uint8_t* const* x_rows, int64_t rows, const float* g, int64_t G, int64_t C,
                 int64_t D, bool overwrite) {
@@ -94,59 +158,44 @@ amx_grad_weight(float* dw, const uint8_t* const* x_rows, int64_t rows, const flo
   const float scale = largest > 0.0f ? std::ldexp(1.0f, 15 - exponent) : 1.0f;  // largest * scale < 2^15
   const __m512 unscale = _mm512_set1_ps(1.0f / scale);
   const int64_t steps = (rows + amx::kStepFeatures - 1) / amx::kStepFeatures;
-  alignas(64) uint16_t a[4][2 * amx::kTileWords];  // a group's A tiles for up to 4 steps of 32 rows
-  alignas(64) uint16_t b_low[amx::kTileWords], b_high[amx::kTileWords];
-  alignas(64) float sums[2][2][amx::kTileRows * amx::kTileColumns];  // [A tile][low, high]
-  static_assert(kGradientGroupRows <= 4 * amx::kStepFeatures, "a group's A tiles fit `a`");
+  const int64_t chunks = (D + amx::kStepFeatures - 1) / amx::kStepFeatures;
+  alignas(64) uint16_t a[amx::kGroupSteps][2 * amx::kTileWords];  // the group's A tiles, per step
+  amx::ChunkTiles b[2];
+  amx::ChunkSums sums[2];
   for (int64_t c0 = 0; c0 < C; c0 += amx::kGradGroupClasses) {
     const int64_t classes = std::min<int64_t>(amx::kGradGroupClasses, C - c0);
     for (int64_t step = 0; step < steps; ++step)
       amx::gradient_parts(a[step], g, G, c0, classes, step * amx::kStepFeatures, rows, scale);
-    for (int64_t f0 = 0; f0 < D; f0 += amx::kStepFeatures) {
-      const bool full = D - f0 >= amx::kStepFeatures;
-      const __mmask32 mask = full ? ~__mmask32(0) : (__mmask32(1) << (D - f0)) - 1;
+    amx::chunk_to_bf16(b[0], x_rows, rows, steps, 0, D);
+    for (int64_t chunk = 0; chunk < chunks; ++chunk) {
+      if (chunk + 1 < chunks)
+        amx::chunk_to_bf16(b[(chunk + 1) & 1], x_rows, rows, steps, (chunk + 1) * amx::kStepFeatures, D);
+      const amx::ChunkTiles& tiles = b[chunk & 1];
       _tile_zero(0);
       _tile_zero(1);
       _tile_zero(2);
       _tile_zero(3);
       for (int64_t step = 0; step < steps; ++step) {
-        const int64_t k0 = step * amx::kStepFeatures;
-        if (full)
-          amx::row_pairs_to_bf16<true>(b_low, b_high, x_rows + k0, rows - k0, f0, mask);
-        else
-          amx::row_pairs_to_bf16<false>(b_low, b_high, x_rows + k0, rows - k0, f0, mask);
         _tile_loadd(4, a[step], 64);
         _tile_loadd(5, a[step] + amx::kTileWords, 64);
-        _tile_loadd(6, b_low, 64);
-        _tile_loadd(7, b_high, 64);
+        _tile_loadd(6, tiles.b[step][0], 64);
+        _tile_loadd(7, tiles.b[step][1], 64);
         _tile_dpbf16ps(0, 4, 6);
         _tile_dpbf16ps(1, 4, 7);
         _tile_dpbf16ps(2, 5, 6);
         _tile_dpbf16ps(3, 5, 7);
       }
-      _tile_stored(0, sums[0][0], 64);
-      _tile_stored(1, sums[0][1], 64);
-      _tile_stored(2, sums[1][0], 64);
-      _tile_stored(3, sums[1][1], 64);
-      const int64_t left = D - f0;
-      const __mmask16 first_mask = left >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1);
-      const __mmask16 second_mask =
-          left >= 32 ? __mmask16(0xFFFF) : left <= 16 ? __mmask16(0) : __mmask16((1u << (left - 16)) - 1);
-      for (int64_t c = 0; c < classes; ++c) {
-        auto part_sum = [&](int half) {  // (lo + mid) + hi of class c, in the order of B tile `half`
-          auto row = [&](int64_t j) { return _mm512_load_ps(sums[j / 16][half] + (j % 16) * amx::kTileColumns); };
-          return _mm512_add_ps(_mm512_add_ps(row(2 * classes + c), row(classes + c)), row(c));
-        };
-        const __m512 low = part_sum(0), high = part_sum(1);
-        float* out = dw + (c0 + c) * D + f0;
-        const __m512 first = _mm512_mul_ps(_mm512_shuffle_f32x4(low, high, 0x44), unscale);   // features 0-15
-        const __m512 second = _mm512_mul_ps(_mm512_shuffle_f32x4(low, high, 0xEE), unscale);  // 16-31
-        _mm512_mask_storeu_ps(out, first_mask,
-                              overwrite ? first : _mm512_add_ps(_mm512_maskz_loadu_ps(first_mask, out), first));
-        _mm512_mask_storeu_ps(out + 16, second_mask,
-                              overwrite ? second : _mm512_add_ps(_mm512_maskz_loadu_ps(second_mask, out + 16), second));
-      }
+      amx::ChunkSums& out = sums[chunk & 1];
+      _tile_stored(0, out.c[0][0], 64);
+      _tile_stored(1, out.c[0][1], 64);
+      _tile_stored(2, out.c[1][0], 64);
+      _tile_stored(3, out.c[1][1], 64);
+      if (chunk > 0)
+        amx::add_chunk_sums(dw, sums[(chunk - 1) & 1], c0, classes, (chunk - 1) * amx::kStepFeatures, D, unscale,
+                            overwrite);
     }
+    amx::add_chunk_sums(dw, sums[(chunks - 1) & 1], c0, classes, (chunks - 1) * amx::kStepFeatures, D, unscale,
+                        overwrite);
   }
   return true;
 }

@@ -187,7 +187,7 @@ class AmxWeights {
     const int64_t g = group_classes(group), c0 = group * amx::kGroupClasses, k0 = step * amx::kStepFeatures;
     const int tiles = group_tiles(group);
     __m512i columns[3 * amx::kGroupClasses + amx::kTileColumns];
-    for (int j = 0; j < tiles * amx::kTileColumns; ++j) columns[j] = _mm512_setzero_si512();
+    for (int j = static_cast<int>(3 * g); j < tiles * amx::kTileColumns; ++j) columns[j] = _mm512_setzero_si512();
     bool exact = true;
     for (int64_t c = 0; c < g; ++c) {
       __m512i parts[3];
