@@ -50,7 +50,7 @@ inline AmxSupport probe_amx_hardware() {
   constexpr long kArchReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
   if (syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) != 0)
     return {false, "Linux refused this process the AMX tile data (arch_prctl ARCH_REQ_XCOMP_PERM)", false};
-  return {true, "AMX-BF16 tiles, for the forward of uint8 rows", false};
+  return {true, "AMX-BF16 tiles, for the forward and grad_W of uint8 rows", false};
 }
 #endif
 

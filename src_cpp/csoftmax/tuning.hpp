@@ -54,6 +54,7 @@ inline constexpr int kChunkTile = 2;
 // runs): one thread 60.0-60.2 us with 4 x 5, 56.1-61.3 with 2 x 10; two threads 36.1-38.6 against
 // 35.3-36.1. With AVX2 the FMAs run on other ports than the widening, and the 16 registers leave 5
 // classes. (Not measured on Zen 5.)
+// On a CPU with AMX, the dW of uint8 rows runs on tiles (kernels/amx_grad_weight.hpp), not this tile.
 #if defined(__AVX512F__)
 inline constexpr int kGradChunkTile = 2;  // 2 x 10 = 20 accumulators of 32 zmm registers
 inline constexpr int kGradClassTile = 10;

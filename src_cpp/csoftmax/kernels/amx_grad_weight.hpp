@@ -58,10 +58,12 @@ CSOFTMAX_AMX_PIXEL_TARGET inline void row_pairs_to_bf16(uint16_t* low, uint16_t*
   for (int p = 0; p < kTileRows; ++p) {
     __m256i pair[2];
     for (int u = 0; u < 2; ++u) {
+      if (2 * p + u >= count) {  // past the group's rows (and perhaps past `rows` itself)
+        pair[u] = _mm256_setzero_si256();
+        continue;
+      }
       const uint8_t* x = rows[2 * p + u] + f0;
-      pair[u] = 2 * p + u >= count ? _mm256_setzero_si256()
-                : kFull            ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x))
-                                   : _mm256_maskz_loadu_epi8(mask, x);
+      pair[u] = kFull ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x)) : _mm256_maskz_loadu_epi8(mask, x);
     }
     _mm512_store_si512(low + p * kStepFeatures, pixels_to_bf16(_mm256_unpacklo_epi8(pair[0], pair[1])));
     _mm512_store_si512(high + p * kStepFeatures, pixels_to_bf16(_mm256_unpackhi_epi8(pair[0], pair[1])));

@@ -7,7 +7,8 @@
 // accumulators, the input rows and a weight vector fit in the register file.
 //
 // Rows of X are passed as pointers (a tile's rows need not be adjacent: they may be gathered by an
-// index array). X may be float or uint8; uint8 is widened to float in registers.
+// index array). X may be float or uint8; uint8 is widened to float in registers. (On a CPU with AMX,
+// uint8 rows take kernels/amx_logits.hpp and amx_grad_weight.hpp instead.)
 //
 // A tile of rows is simd::kWidth rows: after the forward, each logit sits in its row's lane
 // (class-major, rows in lanes), so the softmax that follows runs on whole vectors whatever C is.
