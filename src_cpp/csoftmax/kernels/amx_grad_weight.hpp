@@ -16,7 +16,7 @@
 //
 // Pairs of rows are interleaved byte-wise (vpunpcklbw) before they are widened, which within each
 // 32 features orders the B tile "low" as features 0-7, 16-23 and "high" as 8-15, 24-31; the sums of
-// the two are put back in order (vshufi64x2) before they are added to dw.
+// the two are put back in order (vshuff32x4) before they are added to dw.
 #pragma once
 
 #include "csoftmax/variant.hpp"
