@@ -41,8 +41,7 @@ CSOFTMAX_AMX_VECTOR_TARGET inline float largest_gradient(const float* g, int64_t
   __mmask16 not_finite = 0;
   for (int64_t c = 0; c < classes; ++c)
     for (int64_t r = 0; r < rows; r += 16) {
-      const __mmask16 mask = rows - r >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (rows - r)) - 1);
-      const __m512 v = _mm512_maskz_loadu_ps(mask, g + c * stride + r);
+      const __m512 v = _mm512_maskz_loadu_ps(first_lanes16(rows - r), g + c * stride + r);
       not_finite |= _mm512_fpclass_ps_mask(v, 0x99);  // QNaN, +inf, -inf, SNaN
       largest = _mm512_max_ps(largest, _mm512_abs_ps(v));
     }
@@ -77,7 +76,7 @@ CSOFTMAX_AMX_VECTOR_TARGET inline void gradient_parts(uint16_t* a, const float* 
   std::fill(a + 3 * classes * kStepFeatures, a + 2 * kTileWords, uint16_t{0});
   for (int64_t c = 0; c < classes; ++c) {
     __m512i parts[3];
-    split_scaled(g + (c0 + c) * stride + k0, rows - k0, scale, parts);
+    split_scaled(load_floats32(g + (c0 + c) * stride + k0, rows - k0), scale, parts);
     for (int part = 0; part < 3; ++part) _mm512_store_si512(a + (part * classes + c) * kStepFeatures, parts[part]);
   }
 }
@@ -98,7 +97,7 @@ struct ChunkTiles {
 CSOFTMAX_AMX_PIXEL_TARGET inline void chunk_to_bf16(ChunkTiles& tiles, const uint8_t* const* x_rows, int64_t rows,
                                                     int64_t steps, int64_t f0, int64_t D) {
   const bool full = D - f0 >= kStepFeatures;
-  const __mmask32 mask = full ? ~__mmask32(0) : (__mmask32(1) << (D - f0)) - 1;
+  const __mmask32 mask = first_lanes32(D - f0);
   for (int64_t step = 0; step < steps; ++step) {
     const int64_t k0 = step * kStepFeatures;
     if (full)
@@ -118,9 +117,7 @@ struct ChunkSums {
 CSOFTMAX_AMX_VECTOR_TARGET inline void add_chunk_sums(float* dw, const ChunkSums& sums, int64_t c0, int64_t classes,
                                                       int64_t f0, int64_t D, __m512 unscale, bool overwrite) {
   const int64_t left = D - f0;
-  const __mmask16 first_mask = left >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1);
-  const __mmask16 second_mask =
-      left >= 32 ? __mmask16(0xFFFF) : left <= 16 ? __mmask16(0) : __mmask16((1u << (left - 16)) - 1);
+  const __mmask16 first_mask = first_lanes16(left), second_mask = first_lanes16(left - 16);
   for (int64_t c = 0; c < classes; ++c) {
     __m512 half_sums[2];
     for (int half = 0; half < 2; ++half) {

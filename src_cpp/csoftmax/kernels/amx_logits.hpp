@@ -82,18 +82,33 @@ CSOFTMAX_AMX_VECTOR_TARGET inline __mmask16 splits_exactly(__m512 w) {
           _mm512_cmp_ps_mask(magnitude, _mm512_set1_ps(0x1p15f), _CMP_LT_OQ));
 }
 
-// v * scale * 2^112 = hi + mid + lo exactly, for the 32 values v of w[0 .. 32): three bf16 parts. hi
-// is the scaled value truncated to its top 8 significant bits, mid the remainder (at most 16
-// significant bits) truncated likewise, and lo what is left (at most 8 bits, so a bf16 as it is).
-// part[k] holds the 32 bf16 of part k, in order; lanes past `count` are 0. |v * scale| < 2^15 keeps
-// the scaled values finite (scale is a power of two, applied first, so nothing overflows on the way).
-CSOFTMAX_AMX_VECTOR_TARGET inline void split_scaled(const float* w, int64_t count, float scale, __m512i part[3]) {
-  const __mmask16 low_mask = count >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << count) - 1);
-  const __mmask16 high_mask =
-      count >= 32 ? __mmask16(0xFFFF) : count <= 16 ? __mmask16(0) : __mmask16((1u << (count - 16)) - 1);
+// Masks of the first n lanes (n clamped to [0, width]): the tails of rows and steps.
+inline __mmask16 first_lanes16(int64_t n) {
+  return n >= 16 ? __mmask16(0xFFFF) : n <= 0 ? __mmask16(0) : __mmask16((1u << n) - 1);
+}
+inline __mmask32 first_lanes32(int64_t n) {
+  return n >= 32 ? ~__mmask32(0) : n <= 0 ? __mmask32(0) : (__mmask32(1) << n) - 1;
+}
+
+// w[0 .. 32) as two vectors, lanes past `count` 0.
+struct Floats32 {
+  __m512 low, high;
+  __mmask16 low_mask, high_mask;
+};
+CSOFTMAX_AMX_VECTOR_TARGET inline Floats32 load_floats32(const float* w, int64_t count) {
+  const __mmask16 low_mask = first_lanes16(count), high_mask = first_lanes16(count - 16);
+  return {_mm512_maskz_loadu_ps(low_mask, w), _mm512_maskz_loadu_ps(high_mask, w + 16), low_mask, high_mask};
+}
+
+// v * scale * 2^112 = hi + mid + lo exactly, for the 32 values v: three bf16 parts. hi is the scaled
+// value truncated to its top 8 significant bits, mid the remainder (at most 16 significant bits)
+// truncated likewise, and lo what is left (at most 8 bits, so a bf16 as it is). part[k] holds the 32
+// bf16 of part k, in order. |v * scale| < 2^15 keeps the scaled values finite (scale is a power of
+// two, applied first, so nothing overflows on the way).
+CSOFTMAX_AMX_VECTOR_TARGET inline void split_scaled(const Floats32& v, float scale, __m512i part[3]) {
   const __m512 by = _mm512_set1_ps(scale), by_2_112 = _mm512_set1_ps(0x1p112f);
-  const __m512 low = _mm512_mul_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(low_mask, w), by), by_2_112);
-  const __m512 high = _mm512_mul_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(high_mask, w + 16), by), by_2_112);
+  const __m512 low = _mm512_mul_ps(_mm512_mul_ps(v.low, by), by_2_112);
+  const __m512 high = _mm512_mul_ps(_mm512_mul_ps(v.high, by), by_2_112);
   const __m512 low_hi = truncated(low), high_hi = truncated(high);
   const __m512 low_rest = _mm512_sub_ps(low, low_hi), high_rest = _mm512_sub_ps(high, high_hi);
   const __m512 low_mid = truncated(low_rest), high_mid = truncated(high_rest);
@@ -102,15 +117,11 @@ CSOFTMAX_AMX_VECTOR_TARGET inline void split_scaled(const float* w, int64_t coun
   part[2] = high_words(_mm512_sub_ps(low_rest, low_mid), _mm512_sub_ps(high_rest, high_mid));
 }
 
-// split_scaled of weights, unscaled (scale 1); false when one of the `count` fails splits_exactly.
+// split_scaled of weights w[0 .. count), unscaled (scale 1); false when one fails splits_exactly.
 CSOFTMAX_AMX_VECTOR_TARGET inline bool split_weights(const float* w, int64_t count, __m512i part[3]) {
-  const __mmask16 low_mask = count >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << count) - 1);
-  const __mmask16 high_mask =
-      count >= 32 ? __mmask16(0xFFFF) : count <= 16 ? __mmask16(0) : __mmask16((1u << (count - 16)) - 1);
-  const bool exact = (splits_exactly(_mm512_maskz_loadu_ps(low_mask, w)) & low_mask) == low_mask &&
-                     (splits_exactly(_mm512_maskz_loadu_ps(high_mask, w + 16)) & high_mask) == high_mask;
-  split_scaled(w, count, 1.0f, part);
-  return exact;
+  const Floats32 v = load_floats32(w, count);
+  split_scaled(v, 1.0f, part);
+  return (splits_exactly(v.low) & v.low_mask) == v.low_mask && (splits_exactly(v.high) & v.high_mask) == v.high_mask;
 }
 
 // The 16 x 16 transpose of 32-bit words: row i of the result is column i of r.
@@ -140,8 +151,8 @@ CSOFTMAX_AMX_VECTOR_TARGET inline void transpose_16x16(__m512i r[16]) {
 }  // namespace amx
 
 // Class-major weights packed as AMX B tiles: for each group of up to 16 classes, for each step of 32
-// features, that group's tiles_for(g) tiles. Packed again for every new W (each SGD step): about
-// 1 us at the chapter's shape.
+// features, that group's tiles_for(g) tiles. Packed again for every new W (each SGD step): 2.4 us at
+// the chapter's shape (a one-off timing loop on the Intel Xeon).
 class AmxWeights {
  public:
   // Packs wt (C, D); false (and nothing usable) when some weight does not split exactly.
@@ -248,7 +259,7 @@ CSOFTMAX_AMX_PIXEL_TARGET inline void rows_to_bf16(uint16_t* a, const uint8_t* c
       _mm512_store_si512(a + r * kStepFeatures,
                          pixels_to_bf16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x_rows[r] + k0))));
   } else {
-    const __mmask32 mask = (__mmask32(1) << left) - 1;
+    const __mmask32 mask = first_lanes32(left);
     for (int r = 0; r < kTileRows; ++r)
       _mm512_store_si512(a + r * kStepFeatures, pixels_to_bf16(_mm256_maskz_loadu_epi8(mask, x_rows[r] + k0)));
   }
@@ -298,9 +309,9 @@ __attribute__((target("amx-tile,amx-bf16,avx512fp16,avx512bw,avx512vl"), noinlin
         _tile_dpbf16ps(2, 3, 4);
       }
     }
-    _tile_stored(0, sums[0], 64);
-    _tile_stored(1, sums[1], 64);
-    _tile_stored(2, sums[2], 64);
+    _tile_stored(0, sums[0], 64);  // only the tiles the group's columns fill
+    if (tiles > 1) _tile_stored(1, sums[1], 64);
+    if (tiles > 2) _tile_stored(2, sums[2], 64);
     // Row r's sum of column j is sums[j / 16][r * 16 + j % 16]: a gather per (part, class).
     const int64_t g = packed.group_classes(group), c0 = group * amx::kGroupClasses;
     auto column = [&](int64_t j) {
