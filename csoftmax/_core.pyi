@@ -109,6 +109,10 @@ def tiled_linear_cross_entropy(
     """The large-vocabulary kernel: (loss_sum, counted, weight_sum, correct, row_loss, lse, grad_W, grad_b,
     grad_X, z_loss_sum, row_z_loss, row_argmax, row_correct)."""
 
+def amx_product(A: _F32, B: _F32, *, a_transposed: bool = False, b_transposed: bool = False) -> _F32 | None:
+    """A . B by the large-vocabulary kernel's AMX products (A, B given as their transposes' storage when
+    a_transposed, b_transposed); None where they refuse the values or the depth, or AMX is not used."""
+
 def tiled_plan(B: int, C: int, D: int) -> dict[str, Any]:
     """row_block, class_block, class_groups, logits_bytes, micro_tile; each size in [1, 2^40]."""
 

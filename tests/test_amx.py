@@ -33,7 +33,7 @@ def run_child(args, amx_setting):
 
 def test_build_info_says_whether_amx_is_used_and_why():
     flags = _isa.cpu_flags() or set()
-    machine_runs_it = {"amx_tile", "amx_bf16", "avx512_fp16"} <= flags and sys.platform == "linux"
+    machine_runs_it = {"amx_tile", "amx_bf16", "avx512_fp16", "avx512_bf16"} <= flags and sys.platform == "linux"
     variant_has_it = INFO.get("variant") in ("avx512", "native") and INFO["simd"] == "AVX-512"
     setting = os.environ.get("CSOFTMAX_AMX", "")
     assert INFO["amx"] == (machine_runs_it and variant_has_it and setting != "0"), INFO["amx_reason"]

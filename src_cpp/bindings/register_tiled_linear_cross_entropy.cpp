@@ -1,5 +1,6 @@
 // csoftmax._core.tiled_linear_cross_entropy: the large-vocabulary kernel (and its naive reference), for
-// float32 or uint8 X; tiled_plan: how it cuts a shape.
+// float32 or uint8 X; tiled_plan: how it cuts a shape; amx_product: its products on AMX tiles alone,
+// for the tests.
 #include "csoftmax/variant.hpp"
 
 #include <cmath>
@@ -108,6 +109,33 @@ py::tuple tiled_binding(const py::array& X, const py::array& W, const py::object
                         out.z_loss_sum, row_z_loss, row_argmax, row_correct);
 }
 
+// A (M, K) . B (K, N) by the AMX products (kernels/amx_gemm.hpp), each operand given as itself or
+// as its transpose's storage (a_transposed: the array is A^T, (K, M)); None where they refuse it (a
+// value they cannot hold, a depth past kAmxMaxDepth, or no AMX in this process).
+py::object amx_product(const py::array& a, const py::array& b, bool a_transposed, bool b_transposed) {
+  require<float>(a, "A", 2);
+  require<float>(b, "B", 2);
+  const int64_t M = a.shape(a_transposed ? 1 : 0), K = a.shape(a_transposed ? 0 : 1);
+  const int64_t N = b.shape(b_transposed ? 0 : 1);
+  require_dim(b, "B", b_transposed ? 1 : 0, K);
+  if (!amx_support().usable) return py::none();
+  const auto* a_data = static_cast<const float*>(a.data());
+  const auto* b_data = static_cast<const float*>(b.data());
+  const gemm::MatrixView A = a_transposed ? gemm::MatrixView{a_data, 1, M} : gemm::MatrixView{a_data, K, 1};
+  const gemm::MatrixView B = b_transposed ? gemm::MatrixView{b_data, 1, K} : gemm::MatrixView{b_data, N, 1};
+  gemm::AmxOperand packed_a, packed_b;
+  py::array_t<float> c({M, N});
+  float* out = c.mutable_data();
+  bool packed = false;
+  {
+    py::gil_scoped_release released;
+    packed = gemm::amx_pack_a(packed_a, A, M, K) && gemm::amx_pack_b(packed_b, B, K, N);
+    if (packed) gemm::amx_multiply(packed_a, 0, M, packed_b, 0, N, out, N, false);
+  }
+  if (!packed) return py::none();
+  return std::move(c);
+}
+
 void require_plan_size(int64_t value, const char* name) {
   if (value < 1 || value > large_vocab::kMaxDimension)
     throw py::value_error(std::string("tiled_plan: ") + name + " must be in [1, 2^40], got " + std::to_string(value));
@@ -143,6 +171,10 @@ void register_tiled_linear_cross_entropy(py::module_& m) {
       "grad_W, grad_b, grad_X, z_loss_sum, row_z_loss, row_argmax, row_correct); loss_sum is the cross-entropy's (without the "
       "z-loss), row_loss includes the z-loss; mean scales the cross-entropy's gradients by 1 / the "
       "class-weight sum (the counted rows without class weights), the z-loss's by 1 / counted rows."); 
+  m.def("amx_product", &amx_product, py::arg("A"), py::arg("B"), py::kw_only(), py::arg("a_transposed") = false,
+        py::arg("b_transposed") = false,
+        "A . B (float32) by the large-vocabulary kernel's AMX products; A given as A^T's storage when "
+        "a_transposed, B likewise. None where they refuse the values or the depth, or AMX is not used here.");
   m.def(
       "tiled_plan",
       [](int64_t B, int64_t C, int64_t D) {

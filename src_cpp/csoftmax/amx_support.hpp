@@ -1,11 +1,13 @@
-// Whether this process may run Intel AMX tile instructions (AMX-TILE, AMX-BF16, with AVX512-FP16), and
-// if not, why.
+// Whether this process may run Intel AMX tile instructions (AMX-TILE, AMX-BF16, with AVX512-FP16 and
+// AVX512-BF16), and if not, why.
 //
 // AMX is not an instruction-set variant of its own: the AVX-512 variant (and a native build) carries
-// the AMX forward of uint8 rows (kernels/amx_logits.hpp) and uses it where this says it may. Three
-// things must hold, and are checked in this order: the CPU reports AMX-TILE and AMX-BF16 (cpuid leaf
-// 7; AVX512-FP16 too, which converts the pixels), the OS saves the tile state (XCR0 bits 17 and 18), and Linux grants this process the tile data
-// (arch_prctl ARCH_REQ_XCOMP_PERM, which Linux 5.16 and later ask for before the first use).
+// the AMX forward of uint8 rows (kernels/amx_logits.hpp) and the large-vocabulary products
+// (kernels/amx_gemm.hpp) and uses them where this says it may. Three things must hold, and are
+// checked in this order: the CPU reports AMX-TILE and AMX-BF16 (cpuid leaf 7; AVX512-FP16 too, which
+// converts the pixels, and AVX512-BF16, which splits float32 into bf16), the OS saves the tile state
+// (XCR0 bits 17 and 18), and Linux grants this process the tile data (arch_prctl
+// ARCH_REQ_XCOMP_PERM, which Linux 5.16 and later ask for before the first use).
 // CSOFTMAX_AMX=0 turns it off, so that the AVX-512 path can be tested and measured on a CPU with AMX.
 #pragma once
 
@@ -41,6 +43,9 @@ inline AmxSupport probe_amx_hardware() {
   constexpr unsigned kNeeded = (1u << 22) | (1u << 23) | (1u << 24);
   if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || (d & kNeeded) != kNeeded)
     return {false, "this CPU lacks AMX-TILE, AMX-BF16 or AVX512-FP16", false};
+  // EAX of subleaf 1: AVX512-BF16 (bit 5), which splits float32 into bf16 parts (kernels/amx_gemm.hpp)
+  if (!__get_cpuid_count(7, 1, &a, &b, &c, &d) || !(a & (1u << 5)))
+    return {false, "this CPU lacks AVX512-BF16", false};
   if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 27)))  // OSXSAVE: xgetbv may be used
     return {false, "the OS has not enabled XSAVE", false};
   unsigned xcr0 = 0, xcr0_high = 0;
@@ -50,7 +55,7 @@ inline AmxSupport probe_amx_hardware() {
   constexpr long kArchReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
   if (syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) != 0)
     return {false, "Linux refused this process the AMX tile data (arch_prctl ARCH_REQ_XCOMP_PERM)", false};
-  return {true, "AMX-BF16 tiles, for the forward and grad_W of uint8 rows", false};
+  return {true, "AMX-BF16 tiles, for the forward and grad_W of uint8 rows and the large-vocabulary GEMMs", false};
 }
 #endif
 

@@ -50,6 +50,8 @@
 #include <type_traits>
 #include <vector>
 
+#include "csoftmax/amx_support.hpp"
+#include "csoftmax/kernels/amx_gemm.hpp"
 #include "csoftmax/kernels/batch_rows.hpp"
 #include "csoftmax/kernels/gemm.hpp"
 #include "csoftmax/kernels/large_vocab_io.hpp"
@@ -73,23 +75,47 @@ inline int64_t logits_stride(int64_t classes) {
   return ld;
 }
 
+// Whether the chunk's products run on AMX tiles (kernels/amx_gemm.hpp): where this process runs them
+// and D and the chunk fit their depth. (Per product, values out of their range still take the FMA
+// sgemm.)
+// Classes per block of the soft cap's dX product on AMX tiles (phase 2b): both packed operands of a
+// block, (rows + D / 4) x 512 x 6 bytes, stay within L2.
+inline constexpr int64_t kAmxDepthBlock = 512;
+#if CSOFTMAX_AMX_COMPILED
+static_assert(kAmxDepthBlock <= gemm::kAmxMaxDepth, "a block of G always packs");
+#endif
+
+inline bool amx_products_for(int64_t features) {
+  return amx_support().usable && features <= gemm::kAmxMaxDepth && tuning().max_row_block <= gemm::kAmxMaxDepth;
+}
+
 // Rows per chunk: as many as the logits budget allows, in whole micro-panels (a partial panel
-// computes all kMicroRows rows: 104 rows would cost as much as 112), within [kMinRowBlock,
-// max_row_block]. A function of the shape (and of the machine's caches, fixed for the process) only;
-// sizes up to kMaxDimension keep every product in int64.
-inline int64_t row_block(int64_t batch, int64_t classes) {
+// computes all kMicroRows rows: 104 rows would cost as much as 112; on AMX tiles, all 32 rows of a
+// pair of tiles), within [kMinRowBlock, max_row_block]. A function of the shape (and of the
+// machine's caches and AMX, fixed for the process) only; sizes up to kMaxDimension keep every
+// product in int64.
+inline int64_t row_block(int64_t batch, int64_t classes, int64_t features) {
   const int64_t row_bytes = logits_stride(classes) * int64_t{sizeof(float)};
   // batch * row_bytes / 16, clamped; batch is capped first so the product cannot overflow
   const int64_t capped_batch = std::min(batch, 16 * kLogitsCapBytes / row_bytes + 1);
   const int64_t budget = std::clamp(capped_batch * row_bytes / 16, kLogitsFloorBytes, kLogitsCapBytes);
   const int64_t fit = budget / row_bytes;
-  const int64_t rows = std::clamp(fit / gemm::kMicroRows * gemm::kMicroRows, kMinRowBlock, tuning().max_row_block);
+  const int64_t unit = amx_products_for(features) ? 32 : gemm::kMicroRows;
+  const int64_t rows = std::clamp(fit / unit * unit, kMinRowBlock, tuning().max_row_block);
   return std::min(rows, batch);
 }
 
 inline int64_t class_groups(int64_t classes) {
   return std::min(kClassGroups, (classes + kClassBlock - 1) / kClassBlock);
 }
+
+// One thread's buffers for the products: the FMA sgemm's packing, and the AMX path's operands (a left
+// one, a right one, and a tile of W packed for both products that read it).
+struct ProductWorkspace {
+  gemm::Workspace fma;
+  gemm::AmxOperand a, b, w_for_logits, w_for_dx;
+  std::vector<float> largest;
+};
 
 // How a problem of B rows, C classes and D features is cut. A function of the shape only.
 struct TiledPlan {
@@ -107,7 +133,7 @@ struct TiledPlan {
       : batch(B),
         classes(C),
         features(D),
-        rows_per_block(row_block(B, C)),
+        rows_per_block(row_block(B, C, D)),
         ldz(logits_stride(C)),
         class_tiles((C + kClassBlock - 1) / kClassBlock),
         groups(class_groups(C)),
@@ -137,6 +163,19 @@ struct TiledStep {
   const bool keep_logits;
   // X is used in place when it already is the float matrix the GEMMs want.
   const bool copy_x;
+  // The products on AMX tiles (amx_products_for): the chunk's X is packed once for all class tiles,
+  // as the logits' rows and as dW's other operand (its columns, or X^T's rows for a feature-major W),
+  // and the largest |w| of each class tile is found once per call.
+  const bool amx;
+  gemm::AmxOperand x_rows, x_for_dw;
+  bool x_on_amx = false;  // this chunk's X is packed (every value finite)
+  std::vector<float> tile_largest;
+  std::vector<uint8_t> tile_finite;
+  bool w_on_amx = false;  // every weight is finite
+  // A soft cap's dX on AMX tiles (phase 2b): G's rows' largest |values| (from phase 2) and whether
+  // each is finite.
+  std::vector<float> gradient_largest;
+  std::vector<uint8_t> gradient_finite;
 
   // Scratch that is always written before it is read: left uninitialized (no pass to zero it).
   static std::unique_ptr<float[]> buffer(int64_t n) {
@@ -162,14 +201,58 @@ struct TiledStep {
         dx_online(out_.grad_x && opt_.softcap == 0.0f),
         keep_logits(out_.grad_w || out_.grad_b || dx_from_gradient),
         copy_x(!std::is_same_v<T, float> || batch_.rows != nullptr || x_scale_ != 1.0f),
+        amx(amx_products_for(w_.features)),
         logits(buffer(keep_logits ? plan.rows_per_block * plan.ldz : 0)),
         x_copy(buffer(copy_x ? plan.rows_per_block * plan.features : 0)),
         x_packed(buffer(gemm::packed_a_size(plan.rows_per_block, plan.features))),
-        dx_partial(buffer(dx_online ? plan.groups * plan.rows_per_block * plan.features : 0)),
+        dx_partial(buffer(dx_online || (dx_from_gradient && amx) ? plan.groups * plan.rows_per_block * plan.features
+                                                                 : 0)),
         running(static_cast<size_t>(plan.groups * plan.rows_per_block)),
         label_logit(static_cast<size_t>(plan.rows_per_block)),
         row_correct(static_cast<size_t>(plan.batch)) {
     if (dx_online && opt.label_smoothing != 0.0f) sum_weights();
+    if (amx) {
+      tile_largest.resize(static_cast<size_t>(plan.class_tiles));
+      tile_finite.resize(static_cast<size_t>(plan.class_tiles));
+      if (dx_from_gradient) {
+        gradient_largest.resize(static_cast<size_t>(plan.rows_per_block));
+        gradient_finite.resize(static_cast<size_t>(plan.rows_per_block));
+      }
+    }
+  }
+
+  // Before the first chunk (AMX), one work item per class tile: its largest |w|, and whether every
+  // weight of it is finite.
+  void find_largest_weights(int64_t t, std::vector<float>& per_class) {
+    const int64_t c0 = t * kClassBlock, nc = std::min(kClassBlock, plan.classes - c0);
+    per_class.resize(static_cast<size_t>(nc));
+    tile_finite[static_cast<size_t>(t)] = gemm::amx_largest(wc.block(c0, 0), nc, plan.features, per_class.data());
+    tile_largest[static_cast<size_t>(t)] = *std::max_element(per_class.begin(), per_class.end());
+  }
+
+  // Phase 1 (AMX): W[tile t] packed for both products that read it, the logits and dX (or for the
+  // logits alone, when dX is not taken online).
+  bool pack_weight_tile(int64_t t, ProductWorkspace& ws) const {
+    const int64_t c0 = t * kClassBlock, nc = std::min(kClassBlock, plan.classes - c0), C = plan.classes,
+                  D = plan.features;
+    const float largest = tile_largest[static_cast<size_t>(t)];
+    if (!dx_online) {  // the logits only
+      ws.largest.assign(static_cast<size_t>(nc), largest);
+      return gemm::amx_pack_b(ws.w_for_logits, wc.block(c0, 0).transposed(), D, nc, ws.largest.data());
+    }
+    if (w.layout == WeightLayout::kFeatureMajor)  // lines are features: (D, nc), row stride C
+      return gemm::amx_pack_both(ws.w_for_dx, ws.w_for_logits, w.w + c0, C, D, nc, largest);
+    return gemm::amx_pack_both(ws.w_for_logits, ws.w_for_dx, w.w + c0 * D, D, nc, D, largest);
+  }
+
+  // Phase 0 (AMX, one thread): the chunk's X packed for the products that read it.
+  void pack_x_for_amx(int64_t r0, int64_t br) {
+    const int64_t D = plan.features;
+    const gemm::MatrixView x = chunk_x(r0);
+    x_on_amx = gemm::amx_pack_a(x_rows, x, br, D);
+    if (x_on_amx && out.grad_w)
+      x_on_amx = w.layout == WeightLayout::kFeatureMajor ? gemm::amx_pack_a(x_for_dw, x.transposed(), D, br)
+                                                         : gemm::amx_pack_b(x_for_dw, x, br, D);
   }
 
   void sum_weights() {
@@ -206,7 +289,7 @@ struct TiledStep {
   // Per tile: Z = X . W[tile]^T + b (kept for phase 3), P = exp(Z - running max), and, while W[tile]
   // is in cache, the group's partial dX += P . W[tile], rescaled whenever the max moves.
   // scratch: rows_per_block x kClassBlock floats of the calling thread.
-  void logits_item(int64_t item, int64_t r0, int64_t br, float* scratch, gemm::Workspace& ws) {
+  void logits_item(int64_t item, int64_t r0, int64_t br, float* scratch, ProductWorkspace& ws) {
     const int64_t C = plan.classes, D = plan.features, groups = plan.groups;
     const int64_t slice_rows = gemm::round_up((br + plan.row_slices - 1) / plan.row_slices, gemm::kMicroRows);
     const int64_t g = item / plan.row_slices, i0 = item % plan.row_slices * slice_rows;
@@ -220,10 +303,12 @@ struct TiledStep {
     const int64_t t_begin = g * plan.class_tiles / groups, t_end = (g + 1) * plan.class_tiles / groups;
     for (int64_t t = t_begin; t < t_end; ++t) {
       const int64_t c0 = t * kClassBlock, nc = std::min(kClassBlock, C - c0);
+      const bool w_packed = w_on_amx && pack_weight_tile(t, ws);
       if (w.bias)
         for (int64_t i = 0; i < rows; ++i) std::copy(w.bias + c0, w.bias + c0 + nc, scratch + i * kClassBlock);
-      gemm::gemm(rows, nc, D, x_view, x_packed.get(), wc.block(c0, 0).transposed(), scratch, kClassBlock,
-                 w.bias != nullptr, ws, br, i0);
+      if (!(w_packed && amx_logits(i0, rows, scratch, ws)))
+        gemm::gemm(rows, nc, D, x_view, x_packed.get(), wc.block(c0, 0).transposed(), scratch, kClassBlock,
+                   w.bias != nullptr, ws.fma, br, i0);
       for (int64_t i = i0; i < i1; ++i) {
         float* zi = scratch + (i - i0) * kClassBlock;
         if (opt.softcap != 0.0f) cap_logits(zi, nc, opt.softcap);
@@ -234,10 +319,29 @@ struct TiledStep {
         if (dx && t > t_begin && factor != 1.0f)
           for (int64_t d = 0; d < D; ++d) dx[i * D + d] *= factor;
       }
-      if (dx)
+      if (dx && !(w_packed && amx_partial_dx(nc, rows, scratch, dx + i0 * D, t > t_begin, ws)))
         gemm::gemm(rows, D, nc, gemm::MatrixView{scratch, kClassBlock, 1}, nullptr, wc.block(c0, 0), dx + i0 * D, D,
-                   t > t_begin, ws);
+                   t > t_begin, ws.fma);
     }
+  }
+
+  // Phase 1 on AMX tiles, W[tile] packed: Z[i0 .. + rows, tile] (+)= X . W[tile]^T into scratch;
+  // false where the FMA sgemm must run instead.
+  bool amx_logits(int64_t i0, int64_t rows, float* scratch, ProductWorkspace& ws) const {
+    if (!x_on_amx || i0 % 16 != 0) return false;
+    gemm::amx_multiply(x_rows, i0, rows, ws.w_for_logits, 0, ws.w_for_logits.lines, scratch, kClassBlock,
+                       w.bias != nullptr);
+    return true;
+  }
+
+  // Phase 1 on AMX tiles, W[tile] packed: dx (rows, D) (+)= P . W[tile] (P: rows x nc, in scratch);
+  // false where the FMA sgemm must run.
+  bool amx_partial_dx(int64_t nc, int64_t rows, const float* p, float* dx, bool accumulate,
+                      ProductWorkspace& ws) const {
+    const int64_t D = plan.features;
+    if (!gemm::amx_pack_a(ws.a, gemm::MatrixView{p, kClassBlock, 1}, rows, nc)) return false;
+    gemm::amx_multiply(ws.a, 0, rows, ws.w_for_dx, 0, D, dx, D, accumulate);
+    return true;
   }
 
   // Phase 2, row i of the chunk at r0: the groups combined in order -> lse, argmax, loss; Z becomes G;
@@ -267,6 +371,9 @@ struct TiledStep {
     const float lse = m + log_sum;
     const RowGradient grad = opt.row_gradient(r0 + i, label, C, lse);
     if (keep_logits) gradient_row(logits.get() + i * plan.ldz, C, label, lse, grad, opt.class_weights, opt.softcap);
+    if (amx && dx_from_gradient)
+      gradient_finite[static_cast<size_t>(i)] = gemm::amx_largest(gemm::MatrixView{logits.get() + i * plan.ldz, plan.ldz, 1},
+                                                                  1, C, gradient_largest.data() + i);
     const float loss = ignored ? 0.0f : row_loss(log_sum, m, label_logit[static_cast<size_t>(i)], logit_sum, label);
     const float z_loss = ignored ? 0.0f : opt.row_z_loss(lse);
     out.row_loss[r0 + i] = loss + z_loss;
@@ -317,22 +424,77 @@ struct TiledStep {
         for (int64_t d = 0; d < nd; ++d) dx[i * D + d] *= x_scale;
   }
 
+  // Phase 2b on AMX tiles, for all threads of the region alike: whether every weight and every G of
+  // the chunk's br rows is finite, and each row's largest |G| (phase 2 found them) 0 or normal, so
+  // that every block of G packs.
+  bool input_gradient_on_amx(int64_t br) const {
+    if (!amx || !w_on_amx) return false;
+    for (int64_t i = 0; i < br; ++i) {
+      const float largest = gradient_largest[static_cast<size_t>(i)];
+      if (!gradient_finite[static_cast<size_t>(i)] || (largest != 0.0f && !std::isnormal(largest))) return false;
+    }
+    return true;
+  }
+
+  // Phase 2b on AMX tiles, one work item: group g's partial dX (br, D) = G[:, group] . W[group], its
+  // classes summed by blocks of kAmxDepthBlock (each block's sum added to the partial), the rows of G
+  // scaled by their largest |G| over all classes and W's block by its tiles' largest |w|. A block of
+  // W whose largest is subnormal goes to the sgemm.
+  void input_gradient_group(int64_t g, int64_t br, ProductWorkspace& ws) {
+    const int64_t D = plan.features;
+    const int64_t c_begin = g * plan.class_tiles / plan.groups * kClassBlock;
+    const int64_t c_end = std::min(plan.classes, (g + 1) * plan.class_tiles / plan.groups * kClassBlock);
+    float* partial = dx_partial.get() + g * plan.rows_per_block * D;
+    for (int64_t k0 = c_begin; k0 < c_end; k0 += kAmxDepthBlock) {
+      const int64_t kb = std::min(kAmxDepthBlock, c_end - k0);
+      const gemm::MatrixView gk{logits.get() + k0, plan.ldz, 1};
+      const int64_t t0 = k0 / kClassBlock, t1 = (k0 + kb + kClassBlock - 1) / kClassBlock;
+      const float largest = *std::max_element(tile_largest.begin() + t0, tile_largest.begin() + t1);
+      if (gemm::amx_pack_a(ws.a, gk, br, kb, gradient_largest.data()) && pack_weight_rows(k0, kb, largest, ws))
+        gemm::amx_multiply(ws.a, 0, br, ws.b, 0, D, partial, D, k0 > c_begin);
+      else
+        gemm::gemm(br, D, kb, gk, nullptr, wc.block(k0, 0), partial, D, k0 > c_begin, ws.fma);
+    }
+  }
+
+  // Phase 2b on AMX tiles: W[k0 .. + kb] (kb x D) into ws.b as the right operand, one scale for all.
+  bool pack_weight_rows(int64_t k0, int64_t kb, float largest, ProductWorkspace& ws) const {
+    const int64_t D = plan.features;
+    if (w.layout == WeightLayout::kClassMajor)  // lines are classes: (kb, D), along D
+      return gemm::amx_pack_depth(ws.b, w.w + k0 * D, D, kb, D, largest);
+    ws.largest.assign(static_cast<size_t>(D), largest);  // W[k0.., :] read down its columns, along the classes
+    return gemm::amx_pack_b(ws.b, wc.block(k0, 0), kb, D, ws.largest.data());
+  }
+
+  // Phase 2b on AMX tiles, row i of the chunk at r0: dX_i = x_scale (the groups' partials, in order).
+  void sum_input_gradient(int64_t r0, int64_t i) {
+    const int64_t D = plan.features;
+    float* dxi = out.grad_x + (r0 + i) * D;
+    std::fill(dxi, dxi + D, 0.0f);
+    for (int64_t g = 0; g < plan.groups; ++g) {
+      const float* u = dx_partial.get() + (g * plan.rows_per_block + i) * D;
+      for (int64_t d = 0; d < D; ++d) dxi[d] += u[d];
+    }
+    if (x_scale != 1.0f)
+      for (int64_t d = 0; d < D; ++d) dxi[d] *= x_scale;
+  }
+
   // Phase 3, one work item: dW and db of one class tile (or of a slice of D of one), from G (in place
   // of Z), for the chunk at r0 of br rows.
-  void weight_gradient_item(int64_t item, int64_t r0, int64_t br, gemm::Workspace& ws) {
+  void weight_gradient_item(int64_t item, int64_t r0, int64_t br, ProductWorkspace& ws) {
     const int64_t C = plan.classes, D = plan.features;
     const int64_t t = item / plan.feature_slices, c0 = t * kClassBlock, nc = std::min(kClassBlock, C - c0);
     const int64_t d0 = item % plan.feature_slices * plan.slice_features, nd = std::min(plan.slice_features, D - d0);
     if (nd <= 0) return;
     const bool first = r0 == 0;
     const gemm::MatrixView x_view = chunk_x(r0), g{logits.get(), plan.ldz, 1};
-    if (out.grad_w) {
+    if (out.grad_w && !amx_weight_gradient(c0, nc, d0, nd, br, first, ws)) {
       if (w.layout == WeightLayout::kFeatureMajor)  // dW[d0:, tile] (nd, nc) += X_chunk[:, d0:]^T . G[:, tile]
         gemm::gemm(nd, nc, br, x_view.block(0, d0).transposed(), nullptr, g.block(0, c0), out.grad_w + d0 * C + c0,
-                   C, !first, ws);
+                   C, !first, ws.fma);
       else  // dW[tile, d0:] (nc, nd) += G[:, tile]^T . X_chunk[:, d0:]
         gemm::gemm(nc, nd, br, g.block(0, c0).transposed(), nullptr, x_view.block(0, d0), out.grad_w + c0 * D + d0,
-                   D, !first, ws);
+                   D, !first, ws.fma);
     }
     if (out.grad_b && d0 == 0) {
       float* db = out.grad_b + c0;
@@ -342,6 +504,23 @@ struct TiledStep {
         for (int64_t c = 0; c < nc; ++c) db[c] += gi[c];
       }
     }
+  }
+
+  // Phase 3 on AMX tiles: dW of class tile c0 .. + nc and features d0 .. + nd; false where the FMA
+  // sgemm must run.
+  bool amx_weight_gradient(int64_t c0, int64_t nc, int64_t d0, int64_t nd, int64_t br, bool first,
+                           ProductWorkspace& ws) {
+    const int64_t C = plan.classes, D = plan.features;
+    if (!x_on_amx || d0 % 16 != 0) return false;
+    const gemm::MatrixView g{logits.get(), plan.ldz, 1};
+    if (w.layout == WeightLayout::kFeatureMajor) {  // dW[d0:, tile] (+)= X^T[d0:, :] . G[:, tile]
+      if (!gemm::amx_pack_b(ws.b, g.block(0, c0), br, nc)) return false;
+      gemm::amx_multiply(x_for_dw, d0, nd, ws.b, 0, nc, out.grad_w + d0 * C + c0, C, !first);
+    } else {  // dW[tile, d0:] (+)= G[:, tile]^T . X[:, d0:]
+      if (!gemm::amx_pack_a(ws.a, g.block(0, c0).transposed(), nc, br)) return false;
+      gemm::amx_multiply(ws.a, 0, nc, x_for_dw, d0, nd, out.grad_w + c0 * D + d0, D, !first);
+    }
+    return true;
   }
 
   // The totals, in row order.
@@ -359,6 +538,22 @@ struct TiledStep {
   }
 };
 
+// Phase 2b (a soft cap), in the parallel region: dX = x_scale G . W, by slices of D. On AMX tiles,
+// by the class groups of phase 1 instead, each into a partial of its own (each packs its classes of G
+// and whole rows of W once), the partials then added in group order.
+template <typename T>
+void run_input_gradient(TiledStep<T>& step, int64_t r0, int64_t br, ProductWorkspace& ws) {
+  if (step.input_gradient_on_amx(br)) {
+#pragma omp for schedule(dynamic)
+    for (int64_t g = 0; g < step.plan.groups; ++g) step.input_gradient_group(g, br, ws);
+#pragma omp for schedule(static)
+    for (int64_t i = 0; i < br; ++i) step.sum_input_gradient(r0, i);
+    return;
+  }
+#pragma omp for schedule(dynamic)
+  for (int64_t item = 0; item < kClassGroups; ++item) step.input_gradient_item(item, r0, br, ws.fma);
+}
+
 // The whole step, see the top of the file. Call from outside any parallel region; `threads` threads
 // run it (1 = serial).
 template <typename T>
@@ -370,8 +565,14 @@ void run(LargeVocabOutputs& out, const BatchRows<T>& batch, const int64_t* label
   {
     // The packing buffers stay with the (pooled) thread from call to call; the tile scratch is each
     // granted thread's own, so memory follows the threads that run, not the count asked for.
-    thread_local gemm::Workspace ws;
+    thread_local ProductWorkspace ws;
     const auto scratch = TiledStep<T>::buffer(plan.rows_per_block * kClassBlock);
+    if (step.amx) {
+#pragma omp for schedule(dynamic)
+      for (int64_t t = 0; t < plan.class_tiles; ++t) step.find_largest_weights(t, ws.largest);
+#pragma omp single
+      step.w_on_amx = std::all_of(step.tile_finite.begin(), step.tile_finite.end(), [](uint8_t ok) { return ok != 0; });
+    }
     for (int64_t r0 = 0; r0 < plan.batch; r0 += plan.rows_per_block) {
       const int64_t br = std::min(plan.rows_per_block, plan.batch - r0);
       if (step.copy_x) {
@@ -379,16 +580,16 @@ void run(LargeVocabOutputs& out, const BatchRows<T>& batch, const int64_t* label
         for (int64_t i = 0; i < br; ++i) step.gather_row(r0, i);
       }
 #pragma omp single
-      gemm::pack_a_blocks(step.x_packed.get(), step.chunk_x(r0), br, plan.features);
+      {
+        gemm::pack_a_blocks(step.x_packed.get(), step.chunk_x(r0), br, plan.features);
+        if (step.amx) step.pack_x_for_amx(r0, br);
+      }
 #pragma omp for schedule(dynamic)
       for (int64_t item = 0; item < plan.groups * plan.row_slices; ++item)
         step.logits_item(item, r0, br, scratch.get(), ws);
 #pragma omp for schedule(static)
       for (int64_t i = 0; i < br; ++i) step.finish_row(r0, i);
-      if (step.dx_from_gradient) {
-#pragma omp for schedule(dynamic)
-        for (int64_t item = 0; item < kClassGroups; ++item) step.input_gradient_item(item, r0, br, ws);
-      }
+      if (step.dx_from_gradient) run_input_gradient(step, r0, br, ws);
       if (!out.grad_w && !out.grad_b) continue;
 #pragma omp for schedule(dynamic)
       for (int64_t item = 0; item < plan.class_tiles * plan.feature_slices; ++item)
