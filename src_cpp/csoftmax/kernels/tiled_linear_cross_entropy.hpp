@@ -75,9 +75,6 @@ inline int64_t logits_stride(int64_t classes) {
   return ld;
 }
 
-// Whether the chunk's products run on AMX tiles (kernels/amx_gemm.hpp): where this process runs them
-// and D and the chunk fit their depth. (Per product, values out of their range still take the FMA
-// sgemm.)
 // Classes per block of the soft cap's dX product on AMX tiles (phase 2b): both packed operands of a
 // block, (rows + D / 4) x 512 x 6 bytes, stay within L2.
 inline constexpr int64_t kAmxDepthBlock = 512;
@@ -85,8 +82,14 @@ inline constexpr int64_t kAmxDepthBlock = 512;
 static_assert(kAmxDepthBlock <= gemm::kAmxMaxDepth, "a block of G always packs");
 #endif
 
-inline bool amx_products_for(int64_t features) {
-  return amx_support().usable && features <= gemm::kAmxMaxDepth && tuning().max_row_block <= gemm::kAmxMaxDepth;
+// Whether the products run on AMX tiles (kernels/amx_gemm.hpp): where this process runs them, D and
+// the chunk fit their depth, and there are classes enough to fill every class group (C > 3 class
+// tiles) over which to share the packing of X. Below that, packing costs more than the tiles save
+// (`python benchmarks/bench.py`, B = 256, D = 784, C = 100: 1.7 ms a step on the tiles against 0.56
+// on the FMAs). (Per product, values out of the tiles' range still take the FMA sgemm.)
+inline bool amx_products_for(int64_t classes, int64_t features) {
+  return amx_support().usable && features <= gemm::kAmxMaxDepth && tuning().max_row_block <= gemm::kAmxMaxDepth &&
+         classes > (kClassGroups - 1) * kClassBlock;
 }
 
 // Rows per chunk: as many as the logits budget allows, in whole micro-panels (a partial panel
@@ -100,7 +103,7 @@ inline int64_t row_block(int64_t batch, int64_t classes, int64_t features) {
   const int64_t capped_batch = std::min(batch, 16 * kLogitsCapBytes / row_bytes + 1);
   const int64_t budget = std::clamp(capped_batch * row_bytes / 16, kLogitsFloorBytes, kLogitsCapBytes);
   const int64_t fit = budget / row_bytes;
-  const int64_t unit = amx_products_for(features) ? 32 : gemm::kMicroRows;
+  const int64_t unit = amx_products_for(classes, features) ? 32 : gemm::kMicroRows;
   const int64_t rows = std::clamp(fit / unit * unit, kMinRowBlock, tuning().max_row_block);
   return std::min(rows, batch);
 }
@@ -201,7 +204,7 @@ struct TiledStep {
         dx_online(out_.grad_x && opt_.softcap == 0.0f),
         keep_logits(out_.grad_w || out_.grad_b || dx_from_gradient),
         copy_x(!std::is_same_v<T, float> || batch_.rows != nullptr || x_scale_ != 1.0f),
-        amx(amx_products_for(w_.features)),
+        amx(amx_products_for(w_.classes, w_.features)),
         logits(buffer(keep_logits ? plan.rows_per_block * plan.ldz : 0)),
         x_copy(buffer(copy_x ? plan.rows_per_block * plan.features : 0)),
         x_packed(buffer(gemm::packed_a_size(plan.rows_per_block, plan.features))),
