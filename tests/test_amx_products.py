@@ -68,6 +68,17 @@ def test_rows_and_columns_of_any_scale():
         assert_float32_accurate(product(A, B, a_transposed, not a_transposed), A, B)
 
 
+def test_a_huge_row_times_a_tiny_column_stays_finite():
+    # rows near float32's largest, columns near its smallest normal: each product is about 1, and the
+    # two scales must not be applied one after the other (2^126 x the sum would overflow first)
+    rng = np.random.default_rng(11)
+    A = (rng.standard_normal((8, 100)) * 2.0 ** 125).astype(np.float32)
+    B = (rng.standard_normal((100, 8)) * 2.0 ** -125).astype(np.float32)
+    got = product(A, B)
+    assert np.all(np.isfinite(got))
+    assert_float32_accurate(got, A, B)
+
+
 def test_zero_lines_give_zeros():
     rng = np.random.default_rng(6)
     A = rng.standard_normal((20, 40), dtype=np.float32)

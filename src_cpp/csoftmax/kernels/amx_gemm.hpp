@@ -78,11 +78,13 @@ inline constexpr int64_t kStepWords = kParts * kTileWords;  // one step of one 1
 
 #define CSOFTMAX_AMX_GEMM_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")))
 
-// The 32 floats (low, high) as three parts of 32 bf16 each, in order: low + high = hi + mid + lo
-// exactly when the values are normal and their parts too (scaled into [2^-100, 4), see the top).
+// 16 bf16 as floats.
 CSOFTMAX_AMX_GEMM_TARGET inline __m512 widened(__m256i bf16) {
   return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(bf16), 16));
 }
+
+// The 32 floats (low, high) as three parts of 32 bf16 each, in order: low + high = hi + mid + lo
+// exactly when the values are normal and their parts too (scaled into [2^-100, 4), see the top).
 CSOFTMAX_AMX_GEMM_TARGET inline void split_bf16x3(__m512 low, __m512 high, __m512i part[kParts]) {
   for (int p = 0; p < kParts; ++p) {
     part[p] = (__m512i)_mm512_cvtne2ps_pbh(high, low);
@@ -269,17 +271,21 @@ __attribute__((target("amx-tile,amx-bf16"), noinline)) inline void kernel_2x2(in
 }
 
 // C[i, j] (+)= sums[i, j] row_unscale[i] column_unscale[j] for the rows x columns (<= 32 x 32) in use.
+// Both scales (powers of two) are applied at once, by their exponents' sum (vscalefps): one after the
+// other could overflow (a row of 2^126, a column of 2^-126) where the product does not.
 CSOFTMAX_AMX_GEMM_TARGET inline void write_block(float* C, int64_t ldc, const float* sums, int64_t rows,
                                                  int64_t columns, const float* row_unscale,
                                                  const float* column_unscale, bool accumulate) {
   for (int h = 0; h < 2; ++h) {
     const __mmask16 lanes = amx::first_lanes16(columns - 16 * h);
     if (!lanes) break;
-    const __m512 by_column = _mm512_maskz_loadu_ps(lanes, column_unscale + 16 * h);
+    // (lanes past the columns: getexp(1) = 0, never stored)
+    const __m512 column_exponent =
+        _mm512_getexp_ps(_mm512_mask_loadu_ps(_mm512_set1_ps(1.0f), lanes, column_unscale + 16 * h));
     for (int64_t i = 0; i < rows; ++i) {
       float* c = C + i * ldc + 16 * h;
-      __m512 v = _mm512_mul_ps(_mm512_mul_ps(_mm512_loadu_ps(sums + i * 32 + 16 * h), _mm512_set1_ps(row_unscale[i])),
-                               by_column);
+      const __m512 exponent = _mm512_add_ps(column_exponent, _mm512_set1_ps(static_cast<float>(std::ilogb(row_unscale[i]))));
+      __m512 v = _mm512_scalef_ps(_mm512_loadu_ps(sums + i * 32 + 16 * h), exponent);
       if (accumulate) v = _mm512_add_ps(_mm512_maskz_loadu_ps(lanes, c), v);
       _mm512_mask_storeu_ps(c, lanes, v);
     }
