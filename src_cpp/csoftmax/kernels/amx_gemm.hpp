@@ -276,15 +276,19 @@ __attribute__((target("amx-tile,amx-bf16"), noinline)) inline void kernel_2x2(in
 CSOFTMAX_AMX_GEMM_TARGET inline void write_block(float* C, int64_t ldc, const float* sums, int64_t rows,
                                                  int64_t columns, const float* row_unscale,
                                                  const float* column_unscale, bool accumulate) {
+  // the exponents of the scales (lanes past the rows or columns: getexp(1) = 0, never used)
+  const __m512 one = _mm512_set1_ps(1.0f);
+  alignas(64) float row_exponent[32];
+  for (int h = 0; h < 2; ++h)
+    _mm512_store_ps(row_exponent + 16 * h,
+                    _mm512_getexp_ps(_mm512_mask_loadu_ps(one, amx::first_lanes16(rows - 16 * h), row_unscale + 16 * h)));
   for (int h = 0; h < 2; ++h) {
     const __mmask16 lanes = amx::first_lanes16(columns - 16 * h);
     if (!lanes) break;
-    // (lanes past the columns: getexp(1) = 0, never stored)
-    const __m512 column_exponent =
-        _mm512_getexp_ps(_mm512_mask_loadu_ps(_mm512_set1_ps(1.0f), lanes, column_unscale + 16 * h));
+    const __m512 column_exponent = _mm512_getexp_ps(_mm512_mask_loadu_ps(one, lanes, column_unscale + 16 * h));
     for (int64_t i = 0; i < rows; ++i) {
       float* c = C + i * ldc + 16 * h;
-      const __m512 exponent = _mm512_add_ps(column_exponent, _mm512_set1_ps(static_cast<float>(std::ilogb(row_unscale[i]))));
+      const __m512 exponent = _mm512_add_ps(column_exponent, _mm512_set1_ps(row_exponent[i]));
       __m512 v = _mm512_scalef_ps(_mm512_loadu_ps(sums + i * 32 + 16 * h), exponent);
       if (accumulate) v = _mm512_add_ps(_mm512_maskz_loadu_ps(lanes, c), v);
       _mm512_mask_storeu_ps(c, lanes, v);
