@@ -17,9 +17,8 @@
 // puts its largest |value| in [1, 2) (in [1, 4) past 2^126), and C is scaled back, exactly (powers
 // of two), when it is written. What remains is an absolute floor of about 2^-100 times the row's
 // largest |a| times the column's largest |b| (a value of a row below 2^-100 of that row's largest may
-// lose its low parts). amx_pack_both and amx_pack_depth, which pack a tile of W, scale all its lines
-// by one power of two (from the tile's largest |w|), so there the floor is relative to the tile's
-// largest. A non-finite value anywhere, a row or column whose largest |value| is subnormal, or a
+// lose its low parts). amx_pack_lines, which packs a tile of W, scales all its lines by one power
+// of two (from the tile's largest |w|), so there the floor is relative to the tile's largest. A non-finite value anywhere, a row or column whose largest |value| is subnormal, or a
 // depth past kAmxMaxDepth returns false: the caller runs the FMA sgemm instead, which propagates inf
 // and NaN as float32 does.
 //
@@ -60,6 +59,8 @@ struct AmxOperand {
   int64_t lines = 0, depth = 0;
   int64_t steps() const { return (depth + 31) / 32; }  // amx_products::kStepFeatures
   int64_t block_words() const { return steps() * 3 * 512; }  // kParts tiles of kTileWords per step
+  // The block of zeros after the last (prepare writes it), which an odd last block pairs with.
+  const uint16_t* zero_block() const { return words.data() + words.size() - block_words(); }
 };
 
 #if CSOFTMAX_AMX_COMPILED
@@ -67,6 +68,10 @@ struct AmxOperand {
 // The depth past which a block of 32 lines of both operands (32 x 6 bytes per step of k, for each)
 // would crowd L2: the caller runs the FMA sgemm.
 inline constexpr int64_t kAmxMaxDepth = 2048;
+
+// Whether a line whose largest |value| is `largest` has a power of two that scales it into [1, 2):
+// 0 (a line of zeros) or a normal float; not a subnormal, inf or NaN.
+inline bool amx_scales_exactly(float largest) { return largest == 0.0f || std::isnormal(largest); }
 
 namespace amx_products {
 
@@ -137,14 +142,14 @@ CSOFTMAX_AMX_GEMM_TARGET inline bool row_maxima(MatrixView v, int64_t m, int64_t
 }
 
 // scale[i] = 2^-e and unscale[i] = 2^e, with e the exponent of largest[i] (at most 126, so both are
-// normal floats): false when a largest value is subnormal.
+// normal floats): false when a largest value does not scale exactly (amx_scales_exactly).
 inline bool powers_of_two(const float* largest, int64_t n, float* scale, float* unscale) {
   for (int64_t i = 0; i < n; ++i) {
+    if (!amx_scales_exactly(largest[i])) return false;
     if (largest[i] == 0.0f) {
       scale[i] = unscale[i] = 1.0f;
       continue;
     }
-    if (!std::isnormal(largest[i])) return false;
     const int e = std::min(std::ilogb(largest[i]), 126);
     scale[i] = std::ldexp(1.0f, -e);
     unscale[i] = std::ldexp(1.0f, e);
@@ -319,9 +324,9 @@ CSOFTMAX_AMX_GEMM_TARGET inline __m512i interleave_words(__m512i x, __m512i y, i
 
 // One group of 16 lines (g, lines >= L zero) of an (L, Q) matrix whose lines are contiguous (row
 // stride `stride`), times `scale`, into both operands at once: by_lines (its lines are the L lines,
-// its depth Q: block g; skipped when null) and by_depth (its lines are the Q columns, its depth L:
-// rows 8 (g % 2) .. + 7 of step g / 2 of every block).
-CSOFTMAX_AMX_GEMM_TARGET inline void pack_line_group(AmxOperand* by_lines, AmxOperand& by_depth, const float* data,
+// its depth Q: block g) and by_depth (its lines are the Q columns, its depth L: rows 8 (g % 2) .. + 7
+// of step g / 2 of every block). Either may be null.
+CSOFTMAX_AMX_GEMM_TARGET inline void pack_line_group(AmxOperand* by_lines, AmxOperand* by_depth, const float* data,
                                                      int64_t stride, int64_t L, int64_t Q, int64_t g, float scale) {
   const int64_t steps = (Q + kStepFeatures - 1) / kStepFeatures;
   const __m512 by = _mm512_set1_ps(scale);
@@ -337,9 +342,8 @@ CSOFTMAX_AMX_GEMM_TARGET inline void pack_line_group(AmxOperand* by_lines, AmxOp
       for (int p = 0; p < kParts; ++p) parts[p][l] = part[p];
     }
     // by_depth: rows of pairs of lines, 16 columns of Q each (the step's two blocks of Q)
-    uint16_t* depth_step = by_depth.words.data() + (g / 2) * kStepWords;
-    for (int h = 0; h < 2; ++h) {
-      uint16_t* block = depth_step + (2 * s + h) * by_depth.block_words();
+    for (int h = 0; by_depth && h < 2; ++h) {
+      uint16_t* block = by_depth->words.data() + (g / 2) * kStepWords + (2 * s + h) * by_depth->block_words();
       for (int p = 0; p < kParts; ++p)
         for (int q = 0; q < 8; ++q)
           _mm512_store_si512(block + p * kTileWords + (8 * (g % 2) + q) * kStepFeatures,
@@ -356,18 +360,25 @@ CSOFTMAX_AMX_GEMM_TARGET inline void pack_line_group(AmxOperand* by_lines, AmxOp
   }
 }
 
+// Sizes `out` for `lines` lines of `depth` (at most kAmxMaxDepth) and sets their scales from their
+// largest |values|: `largest` when given (known to the caller), else found in `lines_view` (the lines
+// as the rows of a view). False where one is not finite or is subnormal.
+inline bool prepare_lines(AmxOperand& out, MatrixView lines_view, int64_t lines, int64_t depth, const float* largest) {
+  if (lines <= 0 || depth <= 0 || depth > kAmxMaxDepth) return false;
+  out.unscale.resize(static_cast<size_t>(lines));
+  if (largest) std::copy(largest, largest + lines, out.unscale.begin());
+  else if (!row_maxima(lines_view, lines, depth, out.unscale.data())) return false;
+  return prepare(out, lines, depth);
+}
+
 }  // namespace amx_products
 
 // A (m, k) packed as the rows of amx_multiply's left operand. `largest`, when given, holds each row's
 // largest |value| (known to the caller), else it is found here. False, with `out` unusable, where
 // the FMA sgemm must run instead (see the top).
 inline bool amx_pack_a(AmxOperand& out, MatrixView A, int64_t m, int64_t k, const float* largest = nullptr) {
-  if (m <= 0 || k <= 0 || k > kAmxMaxDepth) return false;
   using namespace amx_products;
-  out.unscale.resize(static_cast<size_t>(m));
-  if (largest) std::copy(largest, largest + m, out.unscale.begin());
-  else if (!row_maxima(A, m, k, out.unscale.data())) return false;
-  if (!prepare(out, m, k)) return false;
+  if (!prepare_lines(out, A, m, k, largest)) return false;
   for (int64_t rb = 0; rb * kTileRows < m; ++rb)
     pack_a_block(out.words.data() + rb * out.block_words(), A.block(rb * kTileRows, 0), m - rb * kTileRows, k,
                  out.scale.data() + rb * kTileRows);
@@ -378,17 +389,12 @@ inline bool amx_pack_a(AmxOperand& out, MatrixView A, int64_t m, int64_t k, cons
 // column.
 inline bool amx_pack_b(AmxOperand& out, MatrixView B, int64_t k, int64_t n, const float* largest = nullptr) {
   using namespace amx_products;
-  if (n <= 0 || k <= 0 || k > kAmxMaxDepth) return false;
-  out.unscale.resize(static_cast<size_t>(n));
-  if (largest) std::copy(largest, largest + n, out.unscale.begin());
-  else if (!row_maxima(B.transposed(), n, k, out.unscale.data())) return false;
-  if (!prepare(out, n, k)) return false;
+  if (!prepare_lines(out, B.transposed(), n, k, largest)) return false;
   const int64_t blocks = (n + kTileRows - 1) / kTileRows;
   if (B.col_stride == 1) {
     // rows of B along n: all blocks of a pair of rows before the next pair, so that each row is read
-    // along its length (a row of W, a row stride apart from the next, would otherwise be a line per page)
-    // Each new row starts a page the prefetchers have not seen: fetch the rows kAhead pairs on, a
-    // line of each per block.
+    // along its length; each new row starts a page the prefetchers have not seen, so the rows kAhead
+    // pairs on are fetched, a line of each per block.
     constexpr int64_t kAhead = 2;
     for (int64_t s = 0; s < out.steps(); ++s)
       for (int pair = 0; pair < kTileRows; ++pair) {
@@ -410,33 +416,29 @@ inline bool amx_pack_b(AmxOperand& out, MatrixView B, int64_t k, int64_t n, cons
   return true;
 }
 
-// An (L, Q) matrix whose lines are contiguous (row stride `stride`) packed for the two products
-// that read it, in one pass: by_lines as the right operand of depth Q with L columns (the matrix
-// transposed), by_depth as the right operand of depth L with Q columns (the matrix itself). One
-// scale serves every line of both, from `largest`, the largest |value| of the whole matrix: false
-// where it is not finite or subnormal, or a depth is too deep.
-inline bool amx_pack_both(AmxOperand& by_lines, AmxOperand& by_depth, const float* data, int64_t stride, int64_t L,
-                          int64_t Q, float largest) {
+// An (L, Q) matrix whose lines are contiguous (row stride `stride`) packed, in one pass, for the
+// products that read it: by_lines as the right operand of depth Q with L columns (the matrix
+// transposed), by_depth as the right operand of depth L with Q columns (the matrix itself); either
+// may be null. One scale serves every line of both, from `largest`, the largest |value| of the whole
+// matrix (a tile of W). Read 16 lines at a time, along them, which the prefetchers follow. False
+// where `largest` is not finite or is subnormal, or a depth is too deep.
+inline bool amx_pack_lines(AmxOperand* by_lines, AmxOperand* by_depth, const float* data, int64_t stride, int64_t L,
+                           int64_t Q, float largest) {
   using namespace amx_products;
-  if (L <= 0 || Q <= 0 || L > kAmxMaxDepth || Q > kAmxMaxDepth) return false;
-  by_lines.unscale.assign(static_cast<size_t>(L), largest);
-  by_depth.unscale.assign(static_cast<size_t>(Q), largest);
-  if (!prepare(by_lines, L, Q) || !prepare(by_depth, Q, L)) return false;
+  if (L <= 0 || Q <= 0 || (by_lines && Q > kAmxMaxDepth) || (by_depth && L > kAmxMaxDepth)) return false;
+  float scale = 0.0f;
+  if (by_lines) {
+    by_lines->unscale.assign(static_cast<size_t>(L), largest);
+    if (!prepare(*by_lines, L, Q)) return false;
+    scale = by_lines->scale[0];
+  }
+  if (by_depth) {
+    by_depth->unscale.assign(static_cast<size_t>(Q), largest);
+    if (!prepare(*by_depth, Q, L)) return false;
+    scale = by_depth->scale[0];
+  }
   const int64_t groups = 2 * ((L + 31) / 32);  // whole steps of by_depth (a last odd group packs zeros)
-  for (int64_t g = 0; g < groups; ++g) pack_line_group(&by_lines, by_depth, data, stride, L, Q, g, by_lines.scale[0]);
-  return true;
-}
-
-// The same (L, Q) matrix packed as by_depth alone: the right operand of depth L with Q columns,
-// read in the same order (16 lines at a time, along them), which the prefetchers follow.
-inline bool amx_pack_depth(AmxOperand& by_depth, const float* data, int64_t stride, int64_t L, int64_t Q,
-                           float largest) {
-  using namespace amx_products;
-  if (L <= 0 || Q <= 0 || L > kAmxMaxDepth) return false;
-  by_depth.unscale.assign(static_cast<size_t>(Q), largest);
-  if (!prepare(by_depth, Q, L)) return false;
-  const int64_t groups = 2 * ((L + 31) / 32);
-  for (int64_t g = 0; g < groups; ++g) pack_line_group(nullptr, by_depth, data, stride, L, Q, g, by_depth.scale[0]);
+  for (int64_t g = 0; g < groups; ++g) pack_line_group(by_lines, by_depth, data, stride, L, Q, g, scale);
   return true;
 }
 
@@ -469,8 +471,8 @@ inline void amx_multiply(const AmxOperand& a, int64_t row0, int64_t m, const Amx
       const uint16_t* a0 = a.words.data() + (row0 / kTileRows + rb) * a_block;
       const uint16_t* b0 = b.words.data() + (col0 / kTileRows + cb) * b_block;
       const bool a_pair = row0 + i + kTileRows < a.lines, b_pair = col0 + j + kTileRows < b.lines;
-      kernel_2x2(a.steps(), a0, a_pair ? a_block : (a.words.data() + a.words.size() - a_block - a0),
-                 b0, b_pair ? b_block : (b.words.data() + b.words.size() - b_block - b0), sums[buffer]);
+      kernel_2x2(a.steps(), a0, a_pair ? a_block : a.zero_block() - a0, b0, b_pair ? b_block : b.zero_block() - b0,
+                 sums[buffer]);
       if (pending.c) write(pending, sums[buffer ^ 1]);
       pending = Block{C + i * ldc + j, std::min<int64_t>(32, m - i), std::min<int64_t>(32, n - j), i, j};
       buffer ^= 1;
@@ -487,11 +489,11 @@ inline bool amx_largest(MatrixView A, int64_t m, int64_t k, float* out) { return
 inline constexpr int64_t kAmxMaxDepth = 0;
 inline bool amx_pack_a(AmxOperand&, MatrixView, int64_t, int64_t, const float* = nullptr) { return false; }
 inline bool amx_pack_b(AmxOperand&, MatrixView, int64_t, int64_t, const float* = nullptr) { return false; }
-inline bool amx_pack_both(AmxOperand&, AmxOperand&, const float*, int64_t, int64_t, int64_t, float) { return false; }
-inline bool amx_pack_depth(AmxOperand&, const float*, int64_t, int64_t, int64_t, float) { return false; }
+inline bool amx_pack_lines(AmxOperand*, AmxOperand*, const float*, int64_t, int64_t, int64_t, float) { return false; }
 inline void amx_multiply(const AmxOperand&, int64_t, int64_t, const AmxOperand&, int64_t, int64_t, float*, int64_t,
                          bool) {}
 inline bool amx_largest(MatrixView, int64_t, int64_t, float*) { return false; }
+inline bool amx_scales_exactly(float) { return false; }
 
 #endif  // CSOFTMAX_AMX_COMPILED
 

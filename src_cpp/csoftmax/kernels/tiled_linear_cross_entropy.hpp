@@ -172,13 +172,11 @@ struct TiledStep {
   const bool amx;
   gemm::AmxOperand x_rows, x_for_dw;
   bool x_on_amx = false;  // this chunk's X is packed (every value finite)
-  std::vector<float> tile_largest;
-  std::vector<uint8_t> tile_finite;
-  bool w_on_amx = false;  // every weight is finite
-  // A soft cap's dX on AMX tiles (phase 2b): G's rows' largest |values| (from phase 2) and whether
-  // each is finite.
+  std::vector<float> tile_largest;  // NaN for a tile with a non-finite weight
+  bool w_on_amx = false;            // every tile's largest packs (finite, 0 or normal)
+  // A soft cap's dX on AMX tiles (phase 2b): G's rows' largest |values| (from phase 2; NaN for a row
+  // with a non-finite G).
   std::vector<float> gradient_largest;
-  std::vector<uint8_t> gradient_finite;
 
   // Scratch that is always written before it is read: left uninitialized (no pass to zero it).
   static std::unique_ptr<float[]> buffer(int64_t n) {
@@ -216,36 +214,36 @@ struct TiledStep {
     if (dx_online && opt.label_smoothing != 0.0f) sum_weights();
     if (amx) {
       tile_largest.resize(static_cast<size_t>(plan.class_tiles));
-      tile_finite.resize(static_cast<size_t>(plan.class_tiles));
-      if (dx_from_gradient) {
-        gradient_largest.resize(static_cast<size_t>(plan.rows_per_block));
-        gradient_finite.resize(static_cast<size_t>(plan.rows_per_block));
-      }
+      if (dx_from_gradient) gradient_largest.resize(static_cast<size_t>(plan.rows_per_block));
     }
   }
 
-  // Before the first chunk (AMX), one work item per class tile: its largest |w|, and whether every
-  // weight of it is finite.
+  // Before the first chunk (AMX), one work item per class tile: its largest |w| (NaN if a weight is
+  // not finite).
   void find_largest_weights(int64_t t, std::vector<float>& per_class) {
     const int64_t c0 = t * kClassBlock, nc = std::min(kClassBlock, plan.classes - c0);
     per_class.resize(static_cast<size_t>(nc));
-    tile_finite[static_cast<size_t>(t)] = gemm::amx_largest(wc.block(c0, 0), nc, plan.features, per_class.data());
-    tile_largest[static_cast<size_t>(t)] = *std::max_element(per_class.begin(), per_class.end());
+    tile_largest[static_cast<size_t>(t)] = gemm::amx_largest(wc.block(c0, 0), nc, plan.features, per_class.data())
+                                               ? *std::max_element(per_class.begin(), per_class.end())
+                                               : std::numeric_limits<float>::quiet_NaN();
+  }
+
+  // W's classes c0 .. + nc packed as the right operands of the logits (depth D) and, when asked for,
+  // of dX (depth nc), in one pass over them, with the scale of `largest` (their tiles').
+  bool pack_weight_classes(int64_t c0, int64_t nc, float largest, gemm::AmxOperand* for_logits,
+                           gemm::AmxOperand* for_dx) const {
+    const int64_t C = plan.classes, D = plan.features;
+    if (w.layout == WeightLayout::kFeatureMajor)  // lines are features: (D, nc), row stride C
+      return gemm::amx_pack_lines(for_dx, for_logits, w.w + c0, C, D, nc, largest);
+    return gemm::amx_pack_lines(for_logits, for_dx, w.w + c0 * D, D, nc, D, largest);  // lines are classes
   }
 
   // Phase 1 (AMX): W[tile t] packed for both products that read it, the logits and dX (or for the
   // logits alone, when dX is not taken online).
   bool pack_weight_tile(int64_t t, ProductWorkspace& ws) const {
-    const int64_t c0 = t * kClassBlock, nc = std::min(kClassBlock, plan.classes - c0), C = plan.classes,
-                  D = plan.features;
-    const float largest = tile_largest[static_cast<size_t>(t)];
-    if (!dx_online) {  // the logits only
-      ws.largest.assign(static_cast<size_t>(nc), largest);
-      return gemm::amx_pack_b(ws.w_for_logits, wc.block(c0, 0).transposed(), D, nc, ws.largest.data());
-    }
-    if (w.layout == WeightLayout::kFeatureMajor)  // lines are features: (D, nc), row stride C
-      return gemm::amx_pack_both(ws.w_for_dx, ws.w_for_logits, w.w + c0, C, D, nc, largest);
-    return gemm::amx_pack_both(ws.w_for_logits, ws.w_for_dx, w.w + c0 * D, D, nc, D, largest);
+    const int64_t c0 = t * kClassBlock, nc = std::min(kClassBlock, plan.classes - c0);
+    return pack_weight_classes(c0, nc, tile_largest[static_cast<size_t>(t)], &ws.w_for_logits,
+                               dx_online ? &ws.w_for_dx : nullptr);
   }
 
   // Phase 0 (AMX, one thread): the chunk's X packed for the products that read it.
@@ -374,9 +372,9 @@ struct TiledStep {
     const float lse = m + log_sum;
     const RowGradient grad = opt.row_gradient(r0 + i, label, C, lse);
     if (keep_logits) gradient_row(logits.get() + i * plan.ldz, C, label, lse, grad, opt.class_weights, opt.softcap);
-    if (amx && dx_from_gradient)
-      gradient_finite[static_cast<size_t>(i)] = gemm::amx_largest(gemm::MatrixView{logits.get() + i * plan.ldz, plan.ldz, 1},
-                                                                  1, C, gradient_largest.data() + i);
+    if (amx && dx_from_gradient &&
+        !gemm::amx_largest(gemm::MatrixView{logits.get() + i * plan.ldz, plan.ldz, 1}, 1, C, gradient_largest.data() + i))
+      gradient_largest[static_cast<size_t>(i)] = std::numeric_limits<float>::quiet_NaN();
     const float loss = ignored ? 0.0f : row_loss(log_sum, m, label_logit[static_cast<size_t>(i)], logit_sum, label);
     const float z_loss = ignored ? 0.0f : opt.row_z_loss(lse);
     out.row_loss[r0 + i] = loss + z_loss;
@@ -427,16 +425,11 @@ struct TiledStep {
         for (int64_t d = 0; d < nd; ++d) dx[i * D + d] *= x_scale;
   }
 
-  // Phase 2b on AMX tiles, for all threads of the region alike: whether every weight and every G of
-  // the chunk's br rows is finite, and each row's largest |G| (phase 2 found them) 0 or normal, so
-  // that every block of G packs.
+  // Phase 2b on AMX tiles, for all threads of the region alike: whether W packs and every row of G
+  // of the chunk's br rows does (its largest |G|, from phase 2, 0 or normal).
   bool input_gradient_on_amx(int64_t br) const {
-    if (!amx || !w_on_amx) return false;
-    for (int64_t i = 0; i < br; ++i) {
-      const float largest = gradient_largest[static_cast<size_t>(i)];
-      if (!gradient_finite[static_cast<size_t>(i)] || (largest != 0.0f && !std::isnormal(largest))) return false;
-    }
-    return true;
+    return amx && w_on_amx &&
+           std::all_of(gradient_largest.begin(), gradient_largest.begin() + br, gemm::amx_scales_exactly);
   }
 
   // Phase 2b on AMX tiles, one work item: group g's partial dX (br, D) = G[:, group] . W[group], its
@@ -453,20 +446,12 @@ struct TiledStep {
       const gemm::MatrixView gk{logits.get() + k0, plan.ldz, 1};
       const int64_t t0 = k0 / kClassBlock, t1 = (k0 + kb + kClassBlock - 1) / kClassBlock;
       const float largest = *std::max_element(tile_largest.begin() + t0, tile_largest.begin() + t1);
-      if (gemm::amx_pack_a(ws.a, gk, br, kb, gradient_largest.data()) && pack_weight_rows(k0, kb, largest, ws))
+      if (gemm::amx_pack_a(ws.a, gk, br, kb, gradient_largest.data()) &&
+          pack_weight_classes(k0, kb, largest, nullptr, &ws.b))
         gemm::amx_multiply(ws.a, 0, br, ws.b, 0, D, partial, D, k0 > c_begin);
       else
         gemm::gemm(br, D, kb, gk, nullptr, wc.block(k0, 0), partial, D, k0 > c_begin, ws.fma);
     }
-  }
-
-  // Phase 2b on AMX tiles: W[k0 .. + kb] (kb x D) into ws.b as the right operand, one scale for all.
-  bool pack_weight_rows(int64_t k0, int64_t kb, float largest, ProductWorkspace& ws) const {
-    const int64_t D = plan.features;
-    if (w.layout == WeightLayout::kClassMajor)  // lines are classes: (kb, D), along D
-      return gemm::amx_pack_depth(ws.b, w.w + k0 * D, D, kb, D, largest);
-    ws.largest.assign(static_cast<size_t>(D), largest);  // W[k0.., :] read down its columns, along the classes
-    return gemm::amx_pack_b(ws.b, wc.block(k0, 0), kb, D, ws.largest.data());
   }
 
   // Phase 2b on AMX tiles, row i of the chunk at r0: dX_i = x_scale (the groups' partials, in order).
@@ -574,7 +559,7 @@ void run(LargeVocabOutputs& out, const BatchRows<T>& batch, const int64_t* label
 #pragma omp for schedule(dynamic)
       for (int64_t t = 0; t < plan.class_tiles; ++t) step.find_largest_weights(t, ws.largest);
 #pragma omp single
-      step.w_on_amx = std::all_of(step.tile_finite.begin(), step.tile_finite.end(), [](uint8_t ok) { return ok != 0; });
+      step.w_on_amx = std::all_of(step.tile_largest.begin(), step.tile_largest.end(), gemm::amx_scales_exactly);
     }
     for (int64_t r0 = 0; r0 < plan.batch; r0 += plan.rows_per_block) {
       const int64_t br = std::min(plan.rows_per_block, plan.batch - r0);
