@@ -126,8 +126,13 @@ inline constexpr int64_t kMinParallelSoftmaxElements = 32768;
 inline constexpr std::chrono::microseconds kBarrierSpinTime{20};
 
 // The FMA peak probe (kernels/peak_probe.hpp): latency 4 cycles x 2 FMA pipes needs at least 8
-// independent chains; 16 leave margin (and fit the 32 zmm registers of AVX-512 with the constants).
-inline constexpr int kPeakAccumulators = 16;
+// independent chains, and SSE2's separate multiply and add (3 + 3 cycles on Zen 4, up to 4 + 3 on
+// Intel) 12 to 14. Every chain and the two constants must stay in registers: with 16 chains in the
+// 16 registers of AVX2 and SSE2, GCC kept three chains on the stack, each a store and a load per
+// round, and the probe read 65 GFLOP/s on a Zen 4 core that ran the avx2 chapter step at 90 (the
+// avx2 variant's step "138% of its peak", benchmarks/bench.py). 16 chains with AVX-512's 32 zmm,
+// 14 with 16 registers (checked in the disassembly: no stack access in the loop).
+inline constexpr int kPeakAccumulators = kVectorRegisters >= 32 ? 16 : kVectorRegisters - 2;
 static_assert(kPeakAccumulators >= 8, "enough FMA chains to fill both pipes");
 
 }  // namespace csoftmax::CSOFTMAX_VARIANT

@@ -155,8 +155,10 @@ class FusedLinearCrossEntropy {
     return std::max<int64_t>(simd::kWidth, rows / simd::kWidth * simd::kWidth);
   }
 
-  // Per-thread workspace of one block.
-  struct Scratch {
+  // Per-thread workspace of one block. Each thread's starts on a cache line of its own: x_rows is
+  // written for every tile and read in the forward's inner loop, and when the threads' Scratches
+  // shared a line, each tile's writes took that line from the other core.
+  struct alignas(kCacheLineBytes) Scratch {
     LineAlignedVector<float> logits;          // (C, kWidth): the tile's logits, then its gradient
     LineAlignedVector<float> db_lanes;        // (C, kWidth): the block's db, one partial sum per lane
     LineAlignedVector<float> group_gradient;  // (C, group rows): the gradients of the group's rows
