@@ -13,7 +13,8 @@ torch.nn.Linear.weight, at the issue's two shapes, for:
                     installed torch has it
 Every contender's loss and gradients are checked against csoftmax's before anything is timed.
 Times are medians of rounds in which the contenders take turns (the machine is shared: ratios
-measured together mean more than absolute times). Speed is also given as GFLOP/s, counting the
+measured together mean more than absolute times), each timed call right after an untimed one of its
+own (a step that follows another contender's can pay for the memory that one left behind). Speed is also given as GFLOP/s, counting the
 three GEMM-equivalents of a step (6 B D V flops), and as a percentage of the sgemm rate measured
 here with NumPy's BLAS on the same threads.
 
@@ -205,6 +206,12 @@ def time_contenders(steps, X, W, y, rounds, checked_against=None):
     seconds and the machine is shared, so each round times every contender once, and a slow spell
     hits them all alike instead of whichever one was running.
 
+    Each timed call follows an untimed call of the same contender, so that it is timed in the state a
+    loop of its own steps keeps, not in the one the previous contender left. Measured on the Intel
+    Xeon: csoftmax's step at B=1024, D=768, V=50257 took 0.81 s after one of its own and 1.01 s right
+    after torch's chunked linear_cross_entropy (0.82 s with NUMPY_MADVISE_HUGEPAGE=0: the transparent
+    huge pages that NumPy asks for, for the 154 MB dW, then had to be compacted first).
+
     checked_against: contender -> the csoftmax step whose result it must match (default "csoftmax");
     the csoftmax steps themselves are warmed up, not checked."""
     checked_against = checked_against or {name: "csoftmax" for name in steps if not name.startswith("csoftmax")}
@@ -215,6 +222,7 @@ def time_contenders(steps, X, W, y, rounds, checked_against=None):
     times = {name: [] for name in steps}
     for _ in range(rounds):
         for name, call in calls.items():
+            call()
             times[name].append(seconds_per_call(call))
     return {name: {"median_s": statistics.median(t), "runs_s": t} for name, t in times.items()}
 
