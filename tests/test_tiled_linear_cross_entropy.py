@@ -80,9 +80,9 @@ def test_features_cross_every_gemm_block(D, layout):
 
 @pytest.mark.parametrize("C", [BLOCK_K - 1, BLOCK_K + 1, 2 * BLOCK_K + 1])
 def test_classes_cross_the_depth_block_of_the_softcap_input_gradient(C):
-    # with a soft cap dX = G . W is one GEMM over the classes: C is its depth
+    # with a soft cap and label smoothing dX = G . W is one GEMM over the classes: C is its depth
     X, W, b, y, _, _ = make_problem(MICRO_ROWS + 5, 70, C, np.float32)
-    check(*run_both(X, W, b, y, grad_input=True, softcap=3.0))
+    check(*run_both(X, W, b, y, grad_input=True, softcap=3.0, label_smoothing=0.1))
 
 
 @pytest.mark.parametrize("B", BATCHES)
@@ -242,14 +242,17 @@ def test_z_loss_against_reference(reduction, weighted):
     assert_close(run.got.loss, np.asarray(plain.loss) + expected, "loss = cross-entropy + z-loss")
 
 
+# With label smoothing, a capped dX is taken from the kept G after the logits (phase 2b); without,
+# it is summed while they are computed, from the cap's slopes.
+@pytest.mark.parametrize("label_smoothing", [0.1, 0.0], ids=["dX-from-G", "dX-online"])
 @pytest.mark.parametrize("grad_weight", [True, False], ids=["dW+dX", "dX-only"])
 @pytest.mark.parametrize("dtype", [np.float32, np.uint8], ids=["f32", "u8"])
-def test_softcap_against_reference(grad_weight, dtype):
+def test_softcap_against_reference(grad_weight, dtype, label_smoothing):
     X, W, b, y, x_scale, rows = make_problem(MICRO_ROWS * 3 + 5, 37, 3 * CLASS_BLOCK + 7, dtype, rows=True)
     W *= 8  # logits of order 10-30: the cap (and its slope) matters
     y[rows[::4]] = -100
     class_weight = np.random.default_rng(5).uniform(0.5, 2.0, W.shape[1]).astype(np.float32)
-    options = dict(x_scale=x_scale, rows=rows, grad_input=True, reduction="mean", label_smoothing=0.1,
+    options = dict(x_scale=x_scale, rows=rows, grad_input=True, reduction="mean", label_smoothing=label_smoothing,
                    ignore_index=-100, class_weight=class_weight, z_loss=1e-4, softcap=15.0)
     got = csoftmax.linear_cross_entropy(X, W, b, y, kernel="tiled", return_lse=True, grad_weight=grad_weight,
                                         **options)

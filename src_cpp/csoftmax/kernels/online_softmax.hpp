@@ -98,6 +98,12 @@ inline void cap_logits(float* z, int64_t n, float softcap) {
   if (full < n) simd::store_partial(z + full, cap * simd::tanh(simd::load_partial(z + full, n - full) * inverse), n - full);
 }
 
+// slope[c] = d z'_c / d z_c = 1 - (z'_c / softcap)^2 for n capped logits z' (cap_logits).
+inline void cap_slopes(const float* z, int64_t n, float softcap, float* slope) {
+  const float inverse = 1.0f / softcap;
+  for (int64_t c = 0; c < n; ++c) slope[c] = 1.0f - (z[c] * inverse) * (z[c] * inverse);
+}
+
 // One row of logits (C entries) -> that row of G, in place (see RowGradient):
 // scale (exp(z - lse) alpha - gamma w_c - beta [c == label]); class_weights (C) or nullptr (all 1).
 // A row with scale 0 (ignored) becomes 0. With a soft cap (softcap != 0), z holds the capped logits

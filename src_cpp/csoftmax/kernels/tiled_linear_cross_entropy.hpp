@@ -18,10 +18,13 @@
 //   2. rows     per row: the groups combined in order -> lse, argmax, loss, and dX; Z becomes G;
 //   3. dW, db   per class tile: dW[tile] += G[:, tile]^T . X_chunk.
 // dX needs no G: softmax(z) . W = (sum_c exp(z_c - m) W_c) / (sum_c exp(z_c - m)), so it is
-// accumulated in the same pass as the logits, the way attention kernels accumulate their output.
-// A soft cap breaks that (the cap's slope weights every class of every row differently): then the
-// logits are kept and dX = G . W comes after phase 2, by slices of D (phase 2b), in the same number
-// of flops.
+// accumulated in the same pass as the logits, the way attention kernels accumulate their output. A
+// soft cap multiplies each G_c by its slope s_c = 1 - (z'_c / softcap)^2, known with the tile's
+// logits, so its dX is summed online too (from exp(z_c - m) s_c). A cap with label smoothing is
+// where that stops: the smoothing's part of G, gamma w_c s_c, weights every class of every row
+// differently, and summing it online would take a second product over every tile. Then the logits
+// are kept and dX = G . W comes after phase 2, by slices of D (phase 2b), in the same number of
+// flops, with one more pass over W per chunk.
 // Only dW needs the final lse before it can start; so Z of one chunk is kept, (row_block x C) floats,
 // with row_block chosen to stay within a budget (a fraction of B x C, between a floor and a cap): the
 // memory beyond inputs and outputs is bounded whatever B is (without dW and db, nothing is kept).
@@ -159,10 +162,9 @@ struct TiledStep {
   const gemm::MatrixView wc;  // W as (C, D), whatever its layout
   const float x_scale;
   const CrossEntropyOptions& opt;
-  // dX from G after phase 2 (a soft cap), or accumulated online in phase 1.
+  // dX from G after phase 2 (a soft cap with label smoothing), or accumulated online in phase 1.
   const bool dx_from_gradient, dx_online;
-  // dW and db need G, hence every logit of the chunk, and so does dX under a soft cap: only then are
-  // they kept.
+  // dW and db need G, hence every logit of the chunk, and so does dX from G: only then are they kept.
   const bool keep_logits;
   // X is used in place when it already is the float matrix the GEMMs want.
   const bool copy_x;
@@ -198,8 +200,8 @@ struct TiledStep {
         wc(w_.class_rows()),
         x_scale(x_scale_),
         opt(opt_),
-        dx_from_gradient(out_.grad_x && opt_.softcap != 0.0f),
-        dx_online(out_.grad_x && opt_.softcap == 0.0f),
+        dx_from_gradient(out_.grad_x && opt_.softcap != 0.0f && opt_.label_smoothing != 0.0f),
+        dx_online(out_.grad_x && !dx_from_gradient),
         keep_logits(out_.grad_w || out_.grad_b || dx_from_gradient),
         copy_x(!std::is_same_v<T, float> || batch_.rows != nullptr || x_scale_ != 1.0f),
         amx(amx_products_for(w_.classes, w_.features)),
@@ -287,8 +289,9 @@ struct TiledStep {
   }
 
   // Phase 1, one work item: group g of class tiles over one slice of the chunk's rows (br of them).
-  // Per tile: Z = X . W[tile]^T + b (kept for phase 3), P = exp(Z - running max), and, while W[tile]
-  // is in cache, the group's partial dX += P . W[tile], rescaled whenever the max moves.
+  // Per tile: Z = X . W[tile]^T + b (kept for phase 3), P = exp(Z - running max) (times the cap's
+  // slopes, under a cap), and, while W[tile] is in cache, the group's partial dX += P . W[tile],
+  // rescaled whenever the max moves.
   // scratch: rows_per_block x kClassBlock floats of the calling thread.
   void logits_item(int64_t item, int64_t r0, int64_t br, float* scratch, ProductWorkspace& ws) {
     const int64_t C = plan.classes, D = plan.features, groups = plan.groups;
@@ -299,6 +302,8 @@ struct TiledStep {
     const gemm::MatrixView x_view = chunk_x(r0);
     RunningRow* run_rows = running.data() + g * plan.rows_per_block;
     float* dx = dx_online ? dx_partial.get() + g * plan.rows_per_block * D : nullptr;
+    const bool capped_dx = dx && opt.softcap != 0.0f;
+    alignas(64) float slope[kClassBlock];  // one row's cap slopes, taken before exp replaces its logits
     const float neg_inf = -std::numeric_limits<float>::infinity();
     for (int64_t i = i0; i < i1; ++i) run_rows[i] = RunningRow{neg_inf, 0.0f, neg_inf, 0, 0.0, false};
     const int64_t t_begin = g * plan.class_tiles / groups, t_end = (g + 1) * plan.class_tiles / groups;
@@ -316,7 +321,10 @@ struct TiledStep {
         if (keep_logits) std::copy(zi, zi + nc, logits.get() + i * plan.ldz + c0);
         const int64_t label = labels[batch.source(r0 + i)];
         if (label >= c0 && label < c0 + nc) label_logit[static_cast<size_t>(i)] = zi[label - c0];
+        if (capped_dx) cap_slopes(zi, nc, opt.softcap, slope);
         const float factor = absorb_tile(run_rows[i], zi, nc, c0, opt.class_weights ? opt.class_weights + c0 : nullptr);
+        if (capped_dx)
+          for (int64_t c = 0; c < nc; ++c) zi[c] *= slope[c];
         if (dx && t > t_begin && factor != 1.0f)
           for (int64_t d = 0; d < D; ++d) dx[i * D + d] *= factor;
       }
@@ -383,7 +391,8 @@ struct TiledStep {
     row_correct[static_cast<size_t>(r0 + i)] = !ignored && !nan && argmax == label;
     if (out.row_argmax) out.row_argmax[r0 + i] = argmax;
     if (!dx_online) return;
-    // dX_i = x_scale scale (alpha sum_g exp(m_g - m) U_g / sum - beta W[y] - gamma sum_c w[c] W[c])
+    // dX_i = x_scale scale (alpha sum_g exp(m_g - m) U_g / sum - beta s_y W[y] - gamma sum_c w[c] W[c]),
+    // s_y the cap's slope at the label (1 without a cap; no smoothing, gamma = 0, under one)
     float* dxi = out.grad_x + (r0 + i) * D;
     std::fill(dxi, dxi + D, 0.0f);
     if (ignored) return;
@@ -394,8 +403,13 @@ struct TiledStep {
       for (int64_t d = 0; d < D; ++d) dxi[d] += f * u[d];
     }
     const float s = x_scale * grad.scale;
+    float label_beta = grad.beta;
+    if (opt.softcap != 0.0f) {  // the slope as gradient_row takes it
+      const float z_label = label_logit[static_cast<size_t>(i)] * (1.0f / opt.softcap);
+      label_beta *= 1.0f - z_label * z_label;
+    }
     for (int64_t d = 0; d < D; ++d) {
-      float v = grad.alpha * dxi[d] - grad.beta * wc(label, d);
+      float v = grad.alpha * dxi[d] - label_beta * wc(label, d);
       if (eps != 0.0f) v -= grad.gamma * weight_sum[static_cast<size_t>(d)];
       dxi[d] = v * s;
     }
