@@ -5,7 +5,8 @@
 Each thread of an epoch's steps (_core.sgd_epoch_phases) runs its blocks of the fused step, waits at
 the step's barrier for the others, then sums every block's partial gradient into its own copy of W:
 
-  blocks   its share of the forward, softmax and dW (and asking for the next step's first rows)
+  blocks   its share of the forward, softmax and dW (and asking for the next step's first rows; with
+           AMX, packing its copy of W into tiles first, 3–4 µs on the Intel Xeon)
   wait     at the barrier: the slower thread's lead, and the barrier's own cost
   update   summing the partials (on two threads, the other thread's comes from the other core) into W
 

@@ -31,7 +31,7 @@ struct EpochTotals {
 
 // Where one thread's time went over an epoch's steps, in seconds (benchmarks/bench_step_phases.py).
 struct StepPhases {
-  double blocks = 0.0;  // its blocks of the fused step, and asking for the next step's first rows
+  double blocks = 0.0;  // its blocks of the fused step (after packing W for AMX), and asking for the next rows
   double wait = 0.0;    // at the step's barrier, until the other threads are done with their blocks
   double update = 0.0;  // summing every block's partial (the other threads' from their cores) into its W
 };
