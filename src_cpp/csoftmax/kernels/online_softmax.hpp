@@ -98,10 +98,13 @@ inline void cap_logits(float* z, int64_t n, float softcap) {
   if (full < n) simd::store_partial(z + full, cap * simd::tanh(simd::load_partial(z + full, n - full) * inverse), n - full);
 }
 
-// slope[c] = d z'_c / d z_c = 1 - (z'_c / softcap)^2 for n capped logits z' (cap_logits).
+// d z' / d z = 1 - (z' / softcap)^2 at a capped logit z' (cap_logits), from inverse_cap = 1 / softcap.
+inline float cap_slope(float z, float inverse_cap) { return 1.0f - (z * inverse_cap) * (z * inverse_cap); }
+
+// slope[c] = cap_slope(z[c]) for n capped logits.
 inline void cap_slopes(const float* z, int64_t n, float softcap, float* slope) {
   const float inverse = 1.0f / softcap;
-  for (int64_t c = 0; c < n; ++c) slope[c] = 1.0f - (z[c] * inverse) * (z[c] * inverse);
+  for (int64_t c = 0; c < n; ++c) slope[c] = cap_slope(z[c], inverse);
 }
 
 // One row of logits (C entries) -> that row of G, in place (see RowGradient):
@@ -122,20 +125,20 @@ inline void gradient_row(float* z, int64_t C, int64_t label, float lse, const Ro
   const float inverse_cap = softcap != 0.0f ? 1.0f / softcap : 0.0f;
   const vfloat inverse = simd::broadcast(inverse_cap), one = simd::broadcast(1.0f);
   // 1 - (z' / softcap)^2, or 1 without a cap (inverse = 0)
-  auto cap_slope = [&](vfloat v) { return one - (v * inverse) * (v * inverse); };
+  auto lane_slopes = [&](vfloat v) { return one - (v * inverse) * (v * inverse); };
   auto weight = [&](int64_t c) { return class_weights ? simd::load(class_weights + c) : one; };
-  const float label_slope = 1.0f - (z[label] * inverse_cap) * (z[label] * inverse_cap);
+  const float label_slope = cap_slope(z[label], inverse_cap);
   for (int64_t c = 0; c < full; c += W) {
     const vfloat v = simd::load(z + c);
     vfloat G = simd::exp(v - shift) * alpha - gamma * weight(c);
-    if (softcap != 0.0f) G *= cap_slope(v);
+    if (softcap != 0.0f) G *= lane_slopes(v);
     simd::store(z + c, G);
   }
   if (full < C) {
     const vfloat w = class_weights ? simd::load_partial(class_weights + full, C - full) : one;
     const vfloat v = load_tail(z + full, C - full, lse);
     vfloat G = simd::exp(v - shift) * alpha - gamma * w;
-    if (softcap != 0.0f) G *= cap_slope(v);
+    if (softcap != 0.0f) G *= lane_slopes(v);
     simd::store_partial(z + full, G, C - full);
   }
   z[label] -= g.scale * g.beta * label_slope;

@@ -403,11 +403,8 @@ struct TiledStep {
       for (int64_t d = 0; d < D; ++d) dxi[d] += f * u[d];
     }
     const float s = x_scale * grad.scale;
-    float label_beta = grad.beta;
-    if (opt.softcap != 0.0f) {  // the slope as gradient_row takes it
-      const float z_label = label_logit[static_cast<size_t>(i)] * (1.0f / opt.softcap);
-      label_beta *= 1.0f - z_label * z_label;
-    }
+    const float label_beta =
+        opt.softcap != 0.0f ? grad.beta * cap_slope(label_logit[static_cast<size_t>(i)], 1.0f / opt.softcap) : grad.beta;
     for (int64_t d = 0; d < D; ++d) {
       float v = grad.alpha * dxi[d] - label_beta * wc(label, d);
       if (eps != 0.0f) v -= grad.gamma * weight_sum[static_cast<size_t>(d)];
