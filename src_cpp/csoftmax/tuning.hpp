@@ -91,7 +91,8 @@ static_assert(kGradientGroupRows % simd::kWidth == 0, "a group is whole lane til
 // takes about 1 us, too little to bring in the next tile's 12.5 KB from memory: on the Intel Xeon
 // (benchmarks/bench_step_phases.py, the shuffled epoch, one thread, batch 256 / 128), 74.8 / 41.4 us
 // a step asking 1 tile ahead, 62.7 / 32.5 asking 2, 59.4 / 31.6 asking 3 (one-off builds in turn;
-// with the rows cached, the three were within 2 us).
+// with the rows cached, the three were within 2 us). Those prefetches went into L1; they now go into
+// L2 (kernels/batch_rows.hpp), measured on the AMD EPYC Zen 4 only.
 inline constexpr int64_t kRowPrefetchTiles = 3;
 
 // Independent accumulators of dX = G . W per row (kernels/linear_tiles.hpp): 4 hide the FMA latency.
