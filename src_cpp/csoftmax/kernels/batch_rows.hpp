@@ -3,7 +3,11 @@
 
 #include "csoftmax/variant.hpp"
 
+#include <algorithm>
 #include <cstdint>
+
+#include "csoftmax/simd/vector.hpp"
+#include "csoftmax/tuning.hpp"
 
 namespace csoftmax::CSOFTMAX_VARIANT {
 
@@ -34,6 +38,13 @@ struct BatchRows {
       const char* p = reinterpret_cast<const char*>(row(i));
       for (int64_t offset = 0; offset < bytes; offset += 64) __builtin_prefetch(p + offset, kRead, kIntoL2);
     }
+  }
+
+  // Ask for the lane tile kRowPrefetchTiles tiles after the one starting at row `start`, within rows
+  // [.., end): called by each tile, this keeps the rows that far ahead of the tile computed.
+  void prefetch_tile_ahead(int64_t start, int64_t end, int64_t features) const {
+    const int64_t ahead = start + kRowPrefetchTiles * simd::kWidth;
+    prefetch(ahead, std::min(end, ahead + simd::kWidth), features);
   }
 };
 

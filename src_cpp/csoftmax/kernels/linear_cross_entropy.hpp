@@ -228,7 +228,7 @@ class FusedLinearCrossEntropy {
       scratch.x_rows[r] = batch.row(i);
       tile_labels[r] = static_cast<float>(labels[batch.source(i)]);
     }
-    batch.prefetch(start + kRowPrefetchTiles * W, std::min(start + (kRowPrefetchTiles + 1) * W, end), D);
+    batch.prefetch_tile_ahead(start, end, D);
     float* z = scratch.logits.data();
     lane_logits(z, scratch.x_rows, w, x_scale, scratch.partial.data());
     const LaneLoss tile = cross_entropy_grad_lanes(z, C, tile_labels, rows, grad_scale, x_scale, scratch.db_lanes.data());

@@ -35,13 +35,12 @@ void linear_forward(const BatchRows<T>& batch, const ClassMajorWeights& w, float
       const int64_t start = tile * W;
       const int rows = static_cast<int>(std::min<int64_t>(W, batch.count - start));
       for (int r = 0; r < W; ++r) x_rows[r] = batch.row(start + std::min(r, rows - 1));
-      // Rows kRowPrefetchTiles tiles ahead, as the fused step asks for them: a tile reads its rows side
-      // by side, kRowTile streams at once, which the hardware prefetchers did not keep ahead of. On the
-      // AMD EPYC Zen 4, predicting the 10,000 test images (uint8, C = 10; one-off loop of
-      // csoftmax.predict, seven alternating rounds): one thread 2.22-3.18 ms without, 1.84-2.30 with;
-      // two threads 0.93-1.19 and 0.93-1.51 (median 1.13 and 1.00).
-      const int64_t ahead = std::min(batch.count, start + kRowPrefetchTiles * W);
-      batch.prefetch(ahead, std::min(batch.count, ahead + W), w.features);
+      // Rows ahead, as the fused step asks for them, even when they are contiguous: the hardware
+      // prefetchers did not keep ahead of a tile that reads its rows side by side. On the AMD EPYC
+      // Zen 4, predicting the 10,000 test images (uint8, C = 10; a one-off loop of csoftmax.predict,
+      // seven alternating rounds): one thread 2.22-3.18 ms without, 1.84-2.30 with; two threads
+      // 0.93-1.19 and 0.93-1.51 (median 1.13 and 1.00).
+      batch.prefetch_tile_ahead(start, batch.count, w.features);
       lane_logits(z.data(), x_rows, w, x_scale, partial.data());
       if (sink.what == RowOutput::kArgmax) {
         simd::vfloat max;
