@@ -85,6 +85,24 @@ def test_classes_cross_the_depth_block_of_the_softcap_input_gradient(C):
     check(*run_both(X, W, b, y, grad_input=True, softcap=3.0, label_smoothing=0.1))
 
 
+# With a cap and label smoothing, dX = G . W is summed by class groups (phase 2b), each into a partial
+# of its own, by slices of D where there are fewer class tiles than groups, each group's classes in
+# blocks of the depth block: C gives 2 and 3 groups (sliced D), then groups of more than one block.
+GROUPS, DEPTH_BLOCK = PLAN["class_groups"], PLAN["gradient_depth_block"]
+
+
+@pytest.mark.parametrize("C", [CLASS_BLOCK + 1, 2 * CLASS_BLOCK + 1,
+                               GROUPS * (DEPTH_BLOCK // CLASS_BLOCK + 1) * CLASS_BLOCK + 3])
+def test_softcap_input_gradient_crosses_class_groups_slices_and_depth_blocks(C):
+    B, D = MICRO_ROWS + 5, 70
+    plan = _core.tiled_plan(B, C, D)
+    tiles = -(-C // CLASS_BLOCK)
+    assert plan["feature_slices"] > 1 if tiles < GROUPS else tiles // plan["class_groups"] * CLASS_BLOCK > DEPTH_BLOCK
+    X, W, b, y, _, _ = make_problem(B, D, C, np.float32)
+    W *= 8  # logits of order 10: the cap's slopes matter
+    check(*run_both(X, W, b, y, grad_input=True, softcap=5.0, label_smoothing=0.1))
+
+
 @pytest.mark.parametrize("B", BATCHES)
 def test_rows_cross_every_chunk_boundary(B):
     X, W, b, y, _, _ = make_problem(B, 40, CLASS_BLOCK + 3, np.float32)
@@ -397,8 +415,9 @@ def test_any_thread_count_gives_identical_results_across_gemm_blocks(restore_thr
             np.testing.assert_array_equal(getattr(results[0], name), getattr(other, name), err_msg=name)
 
 
+@pytest.mark.parametrize("softcap", [None, 5.0], ids=["dX-online", "dX-from-G"])
 @pytest.mark.parametrize("layout", ["DC", "CD"])
-def test_any_thread_count_gives_identical_results(layout, restore_threads):
+def test_any_thread_count_gives_identical_results(layout, softcap, restore_threads):
     X, W, b, y, x_scale, rows = make_problem(2 * ROW_BLOCK + 9, 70, 3 * CLASS_BLOCK + 7, np.uint8, rows=True)
     y[::7] = -1
     W = np.ascontiguousarray(W.T) if layout == "CD" else W
@@ -407,7 +426,7 @@ def test_any_thread_count_gives_identical_results(layout, restore_threads):
         csoftmax.set_num_threads(threads)
         results.append(csoftmax.linear_cross_entropy(X, W, b, y, x_scale=x_scale, rows=rows, grad_input=True,
                                                      ignore_index=-1, label_smoothing=0.1, return_lse=True,
-                                                     reduction="none", layout=layout))
+                                                     reduction="none", layout=layout, softcap=softcap))
     one = results[0]
     for threads, other in enumerate(results[1:], start=2):
         assert one.correct == other.correct

@@ -186,6 +186,8 @@ void register_tiled_linear_cross_entropy(py::module_& m) {
         result["row_block"] = plan.rows_per_block;
         result["class_block"] = large_vocab::kClassBlock;
         result["class_groups"] = plan.groups;
+        result["feature_slices"] = plan.feature_slices;
+        result["gradient_depth_block"] = large_vocab::kGradientDepthBlock;
         result["logits_bytes"] = plan.logits_bytes();
         result["micro_tile"] = py::make_tuple(gemm::kMicroRows, gemm::kMicroCols);
         return result;

@@ -23,8 +23,9 @@
 // logits, so its dX is summed online too (from exp(z_c - m) s_c). A cap with label smoothing is
 // where that stops: the smoothing's part of G, gamma w_c s_c, weights every class of every row
 // differently, and summing it online would take a second product over every tile. Then the logits
-// are kept and dX = G . W comes after phase 2, by slices of D (phase 2b), in the same number of
-// flops, with one more pass over W per chunk.
+// are kept and dX = G . W comes after phase 2 (phase 2b), by the class groups of phase 1, each into a
+// partial of its own: the same number of flops, with one more pass over W per chunk (and one over the
+// chunk's G, each group reading its own classes of it).
 // Only dW needs the final lse before it can start; so Z of one chunk is kept, (row_block x C) floats,
 // with row_block chosen to stay within a budget (a fraction of B x C, between a floor and a cap): the
 // memory beyond inputs and outputs is bounded whatever B is (without dW and db, nothing is kept).
@@ -78,11 +79,11 @@ inline int64_t logits_stride(int64_t classes) {
   return ld;
 }
 
-// Classes per block of the soft cap's dX product on AMX tiles (phase 2b): both packed operands of a
+// Classes per block of the soft cap's dX product (phase 2b): on AMX tiles, both packed operands of a
 // block, (rows + D / 4) x 512 x 6 bytes, stay within L2.
-inline constexpr int64_t kAmxDepthBlock = 512;
+inline constexpr int64_t kGradientDepthBlock = 512;
 #if CSOFTMAX_AMX_COMPILED
-static_assert(kAmxDepthBlock <= gemm::kAmxMaxDepth, "a block of G always packs");
+static_assert(kGradientDepthBlock <= gemm::kAmxMaxDepth, "a block of G always packs");
 #endif
 
 // Whether the products run on AMX tiles (kernels/amx_gemm.hpp): where this process runs them, D and
@@ -131,7 +132,7 @@ struct TiledPlan {
   int64_t class_tiles;     // tiles of kClassBlock classes
   int64_t groups;          // class-tile groups of phase 1 (each with its own running softmax)
   // Fewer class groups or tiles than kClassGroups (C < 1024) leave threads idle: split the rows of
-  // phase 1 and the features of phase 3 instead.
+  // phase 1 and the features of phases 2b and 3 instead.
   int64_t row_slices;
   int64_t feature_slices, slice_features;
 
@@ -208,8 +209,7 @@ struct TiledStep {
         logits(buffer(keep_logits ? plan.rows_per_block * plan.ldz : 0)),
         x_copy(buffer(copy_x ? plan.rows_per_block * plan.features : 0)),
         x_packed(buffer(gemm::packed_a_size(plan.rows_per_block, plan.features))),
-        dx_partial(buffer(dx_online || (dx_from_gradient && amx) ? plan.groups * plan.rows_per_block * plan.features
-                                                                 : 0)),
+        dx_partial(buffer(out_.grad_x ? plan.groups * plan.rows_per_block * plan.features : 0)),
         running(static_cast<size_t>(plan.groups * plan.rows_per_block)),
         label_logit(static_cast<size_t>(plan.rows_per_block)),
         row_correct(static_cast<size_t>(plan.batch)) {
@@ -422,20 +422,6 @@ struct TiledStep {
            static_cast<float>(eps / static_cast<double>(plan.classes) * smooth);
   }
 
-  // Phase 2b (a soft cap), one work item: dX[chunk, slice of D] = x_scale G . W[:, slice], the classes
-  // summed in order by one GEMM, so the result is the same whichever thread runs it.
-  void input_gradient_item(int64_t item, int64_t r0, int64_t br, gemm::Workspace& ws) {
-    const int64_t C = plan.classes, D = plan.features;
-    const int64_t slice = gemm::round_up((D + kClassGroups - 1) / kClassGroups, simd::kWidth);
-    const int64_t d0 = item * slice, nd = std::min(slice, D - d0);
-    if (nd <= 0) return;
-    float* dx = out.grad_x + r0 * D + d0;
-    gemm::gemm(br, nd, C, gemm::MatrixView{logits.get(), plan.ldz, 1}, nullptr, wc.block(0, d0), dx, D, false, ws);
-    if (x_scale != 1.0f)
-      for (int64_t i = 0; i < br; ++i)
-        for (int64_t d = 0; d < nd; ++d) dx[i * D + d] *= x_scale;
-  }
-
   // Phase 2b on AMX tiles, for all threads of the region alike: whether W packs and every row of G
   // of the chunk's br rows does (its largest |G|, from phase 2, 0 or normal).
   bool input_gradient_on_amx(int64_t br) const {
@@ -443,29 +429,42 @@ struct TiledStep {
            std::all_of(gradient_largest.begin(), gradient_largest.begin() + br, gemm::amx_scales_exactly);
   }
 
-  // Phase 2b on AMX tiles, one work item: group g's partial dX (br, D) = G[:, group] . W[group], its
-  // classes summed by blocks of kAmxDepthBlock (each block's sum added to the partial), the rows of G
-  // scaled by their largest |G| over all classes and W's block by its tiles' largest |w|. A block of
-  // W whose largest is subnormal goes to the sgemm.
-  void input_gradient_group(int64_t g, int64_t br, ProductWorkspace& ws) {
-    const int64_t D = plan.features;
+  // Phase 2b (a soft cap), one work item: group g's partial dX[:, slice of D] = G[:, group] .
+  // W[group, slice], for the chunk's br rows, its classes summed in order by blocks of
+  // kGradientDepthBlock (each block's product added to the partial), so the result is the same
+  // whichever thread runs it. Each group reads its own classes of G only (slices of D alone would each
+  // read all of it); D is sliced as in phase 3, where there are fewer class tiles than kClassGroups.
+  // On AMX tiles (`on_amx`; then D is whole, as the tiles need classes enough for every group), the
+  // rows of G scaled by their largest |G| over all classes and W's block by its tiles' largest |w|;
+  // a block that does not pack goes to the sgemm.
+  void input_gradient_item(int64_t item, int64_t br, bool on_amx, ProductWorkspace& ws) {
+    const int64_t D = plan.features, g = item / plan.feature_slices;
+    const int64_t d0 = item % plan.feature_slices * plan.slice_features, nd = std::min(plan.slice_features, D - d0);
+    if (nd <= 0) return;
     const int64_t c_begin = g * plan.class_tiles / plan.groups * kClassBlock;
     const int64_t c_end = std::min(plan.classes, (g + 1) * plan.class_tiles / plan.groups * kClassBlock);
-    float* partial = dx_partial.get() + g * plan.rows_per_block * D;
-    for (int64_t k0 = c_begin; k0 < c_end; k0 += kAmxDepthBlock) {
-      const int64_t kb = std::min(kAmxDepthBlock, c_end - k0);
-      const gemm::MatrixView gk{logits.get() + k0, plan.ldz, 1};
-      const int64_t t0 = k0 / kClassBlock, t1 = (k0 + kb + kClassBlock - 1) / kClassBlock;
-      const float largest = *std::max_element(tile_largest.begin() + t0, tile_largest.begin() + t1);
-      if (gemm::amx_pack_a(ws.a, gk, br, kb, gradient_largest.data()) &&
-          pack_weight_classes(k0, kb, largest, nullptr, &ws.b))
-        gemm::amx_multiply(ws.a, 0, br, ws.b, 0, D, partial, D, k0 > c_begin);
+    float* partial = dx_partial.get() + g * plan.rows_per_block * D + d0;
+    for (int64_t k0 = c_begin; k0 < c_end; k0 += kGradientDepthBlock) {
+      const int64_t kb = std::min(kGradientDepthBlock, c_end - k0);
+      const bool accumulate = k0 > c_begin;
+      if (on_amx && nd == D && pack_gradient_block(k0, kb, br, ws))
+        gemm::amx_multiply(ws.a, 0, br, ws.b, 0, D, partial, D, accumulate);
       else
-        gemm::gemm(br, D, kb, gk, nullptr, wc.block(k0, 0), partial, D, k0 > c_begin, ws.fma);
+        gemm::gemm(br, nd, kb, gemm::MatrixView{logits.get() + k0, plan.ldz, 1}, nullptr, wc.block(k0, d0), partial,
+                   D, accumulate, ws.fma);
     }
   }
 
-  // Phase 2b on AMX tiles, row i of the chunk at r0: dX_i = x_scale (the groups' partials, in order).
+  // Phase 2b on AMX tiles: G's classes k0 .. + kb of the chunk's br rows and W's, packed as the operands
+  // of their product; false where one does not pack.
+  bool pack_gradient_block(int64_t k0, int64_t kb, int64_t br, ProductWorkspace& ws) const {
+    const int64_t t0 = k0 / kClassBlock, t1 = (k0 + kb + kClassBlock - 1) / kClassBlock;
+    const float largest = *std::max_element(tile_largest.begin() + t0, tile_largest.begin() + t1);
+    return gemm::amx_pack_a(ws.a, gemm::MatrixView{logits.get() + k0, plan.ldz, 1}, br, kb, gradient_largest.data()) &&
+           pack_weight_classes(k0, kb, largest, nullptr, &ws.b);
+  }
+
+  // Phase 2b, row i of the chunk at r0: dX_i = x_scale (the groups' partials, in order).
   void sum_input_gradient(int64_t r0, int64_t i) {
     const int64_t D = plan.features;
     float* dxi = out.grad_x + (r0 + i) * D;
@@ -537,20 +536,17 @@ struct TiledStep {
   }
 };
 
-// Phase 2b (a soft cap), in the parallel region: dX = x_scale G . W, by slices of D. On AMX tiles,
-// by the class groups of phase 1 instead, each into a partial of its own (each packs its classes of G
-// and whole rows of W once), the partials then added in group order.
+// Phase 2b (a soft cap), in the parallel region: dX = x_scale G . W, by the class groups of phase 1,
+// each into a partial of its own (each reads its classes of G and whole rows of W once), the partials
+// then added in group order.
 template <typename T>
 void run_input_gradient(TiledStep<T>& step, int64_t r0, int64_t br, ProductWorkspace& ws) {
-  if (step.input_gradient_on_amx(br)) {
+  const bool on_amx = step.input_gradient_on_amx(br);
 #pragma omp for schedule(dynamic)
-    for (int64_t g = 0; g < step.plan.groups; ++g) step.input_gradient_group(g, br, ws);
+  for (int64_t item = 0; item < step.plan.groups * step.plan.feature_slices; ++item)
+    step.input_gradient_item(item, br, on_amx, ws);
 #pragma omp for schedule(static)
-    for (int64_t i = 0; i < br; ++i) step.sum_input_gradient(r0, i);
-    return;
-  }
-#pragma omp for schedule(dynamic)
-  for (int64_t item = 0; item < kClassGroups; ++item) step.input_gradient_item(item, r0, br, ws.fma);
+  for (int64_t i = 0; i < br; ++i) step.sum_input_gradient(r0, i);
 }
 
 // The whole step, see the top of the file. Call from outside any parallel region; `threads` threads
