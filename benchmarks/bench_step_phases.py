@@ -14,6 +14,10 @@ in µs per step, the median of the runs, for the chapter's batch (256 rows, D = 
 "cached" is the same 256 rows every step (as bench.py's step back to back), "shuffled" an epoch of
 60000 rows in a shuffled order (as the recipe, whose rows come from memory). One thread on half the
 batch is a thread's share of the two-thread step, without the barrier and the other core's partial.
+"Beside a copy" is that half batch again, timed while a second process runs the same (thread 1 is that
+process): two threads that share nothing, no rows, no partials, no barrier. Where each is slower than
+the half batch alone, the loss is the host's (the two vCPUs contending for something beneath them),
+not the kernel's; where it is not, the two-thread step's loss is the kernel's own.
 """
 
 from __future__ import annotations
@@ -28,7 +32,10 @@ if __name__ == "__main__":
     restart_without_openblas_overrides()  # before NumPy is imported
 
 import argparse  # noqa: E402
+import json  # noqa: E402
 import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import threading  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -40,6 +47,7 @@ from csoftmax import _core  # noqa: E402
 
 PHASES = ("blocks", "wait", "update")
 D, C, BATCH = 784, 10, 256
+BESIDE_A_COPY = f"1 thread, batch {BATCH // 2}, beside a copy"
 
 
 def orders(rows, steps, batch, shuffled):
@@ -49,18 +57,18 @@ def orders(rows, steps, batch, shuffled):
     return np.tile(np.arange(batch, dtype=np.int64), steps)
 
 
-def measure(problem, threads, batch, steps, repeats):
-    """{"threads": [{phase: median µs per step}, ...], "step": median µs per step of the slowest thread},
-    over the problem's rows: a shuffled order of them when there are more than a batch."""
+def epoch_timer(problem, threads, batch, steps):
+    """A function that runs one timed epoch of `steps` steps over the problem's rows (a shuffled order
+    of them when there are more than a batch) and returns each thread's (blocks, wait, update) seconds."""
     X, W, b, y, x_scale = problem
-    rows = len(X)
     wt, labels = np.ascontiguousarray(W.T), y.astype(np.int64)
+    order = orders(len(X), steps, batch, len(X) > batch)
     csoftmax.set_num_threads(threads)
-    order = orders(rows, steps, batch, rows > batch)
-    _core.sgd_epoch_phases(X, labels, order, batch, 0.0, x_scale, wt, b)  # the team starts, pages fault in
-    settle()
-    runs = [_core.sgd_epoch_phases(X, labels, order, batch, 0.0, x_scale, wt, b)[2] for _ in range(repeats)]
-    csoftmax.set_num_threads(0)
+    return lambda: _core.sgd_epoch_phases(X, labels, order, batch, 0.0, x_scale, wt, b)[2]
+
+
+def summarize(runs, steps):
+    """{"threads": [{phase: median µs per step}, ...], "step": median µs per step of the slowest thread}."""
     per_thread = []
     for t in range(len(runs[0])):
         per_thread.append({p: 1e6 * statistics.median(run[t][i] for run in runs) / steps for i, p in enumerate(PHASES)})
@@ -68,17 +76,68 @@ def measure(problem, threads, batch, steps, repeats):
     return {"threads": per_thread, "step": step}
 
 
+def measure(problem, threads, batch, steps, repeats):
+    run_epoch = epoch_timer(problem, threads, batch, steps)
+    run_epoch()  # the team starts, pages fault in
+    settle()
+    runs = [run_epoch() for _ in range(repeats)]
+    csoftmax.set_num_threads(0)
+    return summarize(runs, steps)
+
+
+def sizes(quick):
+    """(steps per timed epoch, rows of the shuffled problem)."""
+    return (8, 4096) if quick else (200, 60000)
+
+
+def make_problem(rows_kind, batch, quick):
+    return make_step_problem(batch if rows_kind == "cached" else sizes(quick)[1], D, C, np.uint8)
+
+
+def beside_a_copy(rows_kind, quick, repeats):
+    """The half batch on one thread, measured while a second process (this script, --partner) runs the
+    same loop on rows of its own; the partner's phases come back as a second thread's."""
+    command = [sys.executable, os.path.abspath(__file__), "--partner", rows_kind] + (["--quick"] if quick else [])
+    with subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) as partner:
+        try:
+            if partner.stdout.readline().strip() != "ready":
+                raise RuntimeError(f"the partner process failed to start: {' '.join(command)}")
+            mine = measure(make_problem(rows_kind, BATCH // 2, quick), 1, BATCH // 2, sizes(quick)[0], repeats)
+        finally:
+            partner.stdin.close()  # the partner's signal to stop and report
+        report = partner.stdout.readline()
+    if partner.returncode != 0 or not report:
+        raise RuntimeError(f"the partner process failed: {' '.join(command)}")
+    return {"threads": mine["threads"] + [json.loads(report)], "step": mine["step"]}
+
+
+def run_partner(rows_kind, quick):
+    """The other half of beside_a_copy: the half batch on one thread, epoch after epoch, from "ready"
+    until standard input closes; then one JSON line of its phases (median µs per step)."""
+    steps = sizes(quick)[0]
+    run_epoch = epoch_timer(make_problem(rows_kind, BATCH // 2, quick), 1, BATCH // 2, steps)
+    run_epoch()
+    stop = threading.Event()
+    threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
+    print("ready", flush=True)
+    runs = [run_epoch()]
+    while not stop.is_set():
+        runs.append(run_epoch())
+    print(json.dumps(summarize(runs, steps)["threads"][0]), flush=True)
+
+
 def run(repeats=7, quick=False):
     threads = csoftmax.build_info()["available_threads"]
-    steps, shuffled_rows = (8, 4096) if quick else (200, 60000)
+    steps = sizes(quick)[0]
     cases = [(f"{threads} threads, batch {BATCH}", threads, BATCH), (f"1 thread, batch {BATCH}", 1, BATCH),
              (f"1 thread, batch {BATCH // 2}", 1, BATCH // 2)]
-    shuffled = make_step_problem(shuffled_rows, D, C, np.uint8)  # one set of rows for every shuffled run
+    shuffled = make_problem("shuffled", BATCH, quick)  # one set of rows for every shuffled run
     results = {}
-    for name, t, batch in cases:
-        results[("cached", name)] = measure(make_step_problem(batch, D, C, np.uint8), t, batch, steps, repeats)
-    for name, t, batch in cases:
-        results[("shuffled", name)] = measure(shuffled, t, batch, steps, repeats)
+    for rows_kind in ("cached", "shuffled"):
+        for name, t, batch in cases:
+            problem = shuffled if rows_kind == "shuffled" else make_problem("cached", batch, quick)
+            results[(rows_kind, name)] = measure(problem, t, batch, steps, repeats)
+        results[(rows_kind, BESIDE_A_COPY)] = beside_a_copy(rows_kind, quick, repeats)
     return results
 
 
@@ -86,16 +145,19 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--quick", action="store_true", help="a few steps and runs: a check, not a measurement")
+    parser.add_argument("--partner", choices=("cached", "shuffled"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.partner:
+        return run_partner(args.partner, args.quick)
     info = csoftmax.build_info()
     print(f"csoftmax {info['variant']} ({info['simd']}), {info['available_threads']} threads available; "
           f"µs per step, median of {args.repeats} runs")
-    print(f"{'rows':9} {'run':24} {'thread':>6} " + " ".join(f"{p:>7}" for p in PHASES) + f" {'step':>7}")
+    print(f"{'rows':9} {'run':36} {'thread':>6} " + " ".join(f"{p:>7}" for p in PHASES) + f" {'step':>7}")
     for (rows, name), result in run(args.repeats, args.quick).items():
         for t, phases in enumerate(result["threads"]):
             cells = " ".join(f"{phases[p]:7.1f}" for p in PHASES)
             step = f"{result['step']:7.1f}" if t == 0 else ""
-            print(f"{rows:9} {name:24} {t:6d} {cells} {step}")
+            print(f"{rows:9} {name:36} {t:6d} {cells} {step}")
 
 
 if __name__ == "__main__":

@@ -39,7 +39,9 @@ void linear_forward(const BatchRows<T>& batch, const ClassMajorWeights& w, float
       // prefetchers did not keep ahead of a tile that reads its rows side by side. On the AMD EPYC
       // Zen 4, predicting the 10,000 test images (uint8, C = 10; a one-off loop of csoftmax.predict,
       // seven alternating rounds): one thread 2.22-3.18 ms without, 1.84-2.30 with; two threads
-      // 0.93-1.19 and 0.93-1.51 (median 1.13 and 1.00).
+      // 0.93-1.19 and 0.93-1.51 (median 1.13 and 1.00). The same loop in a later session of that
+      // CPU found no difference (medians 2.54 and 2.62 ms on one thread, 0.92 and 0.94 on two), so
+      // what it gains depends on the host; it is kept since it never cost anything measurable.
       batch.prefetch_tile_ahead(start, batch.count, w.features);
       lane_logits(z.data(), x_rows, w, x_scale, partial.data());
       if (sink.what == RowOutput::kArgmax) {
