@@ -32,6 +32,7 @@ if __name__ == "__main__":
     restart_without_openblas_overrides()  # before NumPy is imported
 
 import argparse  # noqa: E402
+import functools  # noqa: E402
 import json  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
@@ -90,8 +91,16 @@ def sizes(quick):
     return (8, 4096) if quick else (200, 60000)
 
 
-def make_problem(rows_kind, batch, quick):
-    return make_step_problem(batch if rows_kind == "cached" else sizes(quick)[1], D, C, np.uint8)
+def case_rows(rows_kind, batch, quick):
+    """The rows a case runs over: its batch itself, every step (cached), or a shuffled epoch's."""
+    return batch if rows_kind == "cached" else sizes(quick)[1]
+
+
+@functools.cache
+def make_problem(rows):
+    """The chapter's step over `rows` uint8 rows, built once per size and shared by the cases that use it
+    (the shuffled epoch's 60,000 rows take a while to draw)."""
+    return make_step_problem(rows, D, C, np.uint8)
 
 
 def beside_a_copy(rows_kind, quick, repeats):
@@ -102,7 +111,8 @@ def beside_a_copy(rows_kind, quick, repeats):
         try:
             if partner.stdout.readline().strip() != "ready":
                 raise RuntimeError(f"the partner process failed to start: {' '.join(command)}")
-            mine = measure(make_problem(rows_kind, BATCH // 2, quick), 1, BATCH // 2, sizes(quick)[0], repeats)
+            problem = make_problem(case_rows(rows_kind, BATCH // 2, quick))
+            mine = measure(problem, 1, BATCH // 2, sizes(quick)[0], repeats)
         finally:
             partner.stdin.close()  # the partner's signal to stop and report
         report = partner.stdout.readline()
@@ -115,7 +125,7 @@ def run_partner(rows_kind, quick):
     """The other half of beside_a_copy: the half batch on one thread, epoch after epoch, from "ready"
     until standard input closes; then one JSON line of its phases (median µs per step)."""
     steps = sizes(quick)[0]
-    run_epoch = epoch_timer(make_problem(rows_kind, BATCH // 2, quick), 1, BATCH // 2, steps)
+    run_epoch = epoch_timer(make_problem(case_rows(rows_kind, BATCH // 2, quick)), 1, BATCH // 2, steps)
     run_epoch()
     stop = threading.Event()
     threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
@@ -131,11 +141,10 @@ def run(repeats=7, quick=False):
     steps = sizes(quick)[0]
     cases = [(f"{threads} threads, batch {BATCH}", threads, BATCH), (f"1 thread, batch {BATCH}", 1, BATCH),
              (f"1 thread, batch {BATCH // 2}", 1, BATCH // 2)]
-    shuffled = make_problem("shuffled", BATCH, quick)  # one set of rows for every shuffled run
     results = {}
     for rows_kind in ("cached", "shuffled"):
         for name, t, batch in cases:
-            problem = shuffled if rows_kind == "shuffled" else make_problem("cached", batch, quick)
+            problem = make_problem(case_rows(rows_kind, batch, quick))
             results[(rows_kind, name)] = measure(problem, t, batch, steps, repeats)
         results[(rows_kind, BESIDE_A_COPY)] = beside_a_copy(rows_kind, quick, repeats)
     return results
