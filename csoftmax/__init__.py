@@ -7,7 +7,8 @@ check_this_cpu()  # before _core: a build for instructions this CPU lacks would 
 try:
     from . import _core  # noqa: F401
 except ImportError as exc:
-    if str(exc).startswith(("CSOFTMAX_ISA=", "CSOFTMAX_AMX=")):  # a setting that cannot be had: _core says why
+    # a setting that cannot be had: _core says why
+    if str(exc).startswith(("CSOFTMAX_ISA=", "CSOFTMAX_AMX=", "CSOFTMAX_VNNI=")):
         raise
     # The usual cause: Python found the source tree (the current directory comes first on sys.path
     # under `python -m pytest` or `python -c`) before the installed package.

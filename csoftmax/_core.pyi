@@ -12,6 +12,7 @@ import numpy.typing as npt
 
 _F32 = npt.NDArray[np.float32]
 _I64 = npt.NDArray[np.int64]
+_U8 = npt.NDArray[np.uint8]
 _Features = npt.NDArray[np.float32] | npt.NDArray[np.uint8]
 _Layout = Literal["DC", "CD"]
 
@@ -22,7 +23,7 @@ def build_info() -> dict[str, Any]:
     forward classes, dW vectors, dW classes), openmp, available_threads,
     max_threads, cpu_features; variant (running), variants_compiled, variants_runnable (by this CPU), variant_forced
     (CSOFTMAX_ISA, or None); amx (whether the uint8 forward and dW run on AMX tiles) and amx_reason (what for, or
-    why not)."""
+    why not); vnni (whether the labels of uint8 rows come from AVX512-VNNI integer dot products) and vnni_reason."""
 
 def peak_fma_flops(threads: int, iterations: int = 2000000, repeats: int = 5) -> tuple[float, int]:
     """(FLOP/s, threads that ran) of independent FMA chains: the machine's fp32 peak."""
@@ -49,6 +50,9 @@ def linear_forward(
     layout: _Layout = "DC",
 ) -> _F32 | _I64:
     """softmax, log_softmax (B, C) or argmax (B,) of x_scale * X[rows] . W + b."""
+
+def vnni_proven_labels(X: _U8, W: _F32, b: _F32, *, x_scale: float = 1.0) -> _I64:
+    """The integer forward's label of each uint8 row of X (W is (D, C)), or -1 where it proves none."""
 
 # --- register_linear_cross_entropy.cpp -----------------------------------------------------------
 

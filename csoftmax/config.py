@@ -85,8 +85,9 @@ def _variant_summary(info) -> str:
 
 def show_config(file=None) -> None:
     """Print the build report: compiler, flags, the instruction-set variant running and those compiled in,
-    SIMD compiled in vs. offered by the CPU, whether AMX tiles are used (CSOFTMAX_AMX=0 turns them off), OpenMP, threads, the caches the machine reports and the blocks
-    derived from them. The flags and SIMD are the running variant's."""
+    SIMD compiled in vs. offered by the CPU, whether AMX tiles are used (CSOFTMAX_AMX=0 turns them off),
+    whether VNNI gives the labels of uint8 rows (CSOFTMAX_VNNI=0 turns it off), OpenMP, threads, the caches
+    the machine reports and the blocks derived from them. The flags and SIMD are the running variant's."""
     from . import __version__
 
     info = build_info()
@@ -103,6 +104,7 @@ def show_config(file=None) -> None:
         f"  CPU:          {_cpu_model()}",
         f"  CPU offers:   {', '.join(offered) if offered else 'unknown'}",
         f"  AMX:          {'used: ' if info['amx'] else 'not used: '}{info['amx_reason']}",
+        f"  VNNI:         {'used: ' if info['vnni'] else 'not used: '}{info['vnni_reason']}",
         f"  OpenMP:       {_openmp_summary(info)}",
         f"  threads:      {info['threads']} in use, {info['available_threads']} available",
         *_tuning_lines(_core.tuning()),

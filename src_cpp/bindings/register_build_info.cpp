@@ -7,6 +7,7 @@
 
 #include "bindings/array_checks.hpp"
 #include "csoftmax/amx_support.hpp"
+#include "csoftmax/vnni_support.hpp"
 #include "csoftmax/kernels/peak_probe.hpp"
 #include "csoftmax/simd/vector.hpp"
 #include "csoftmax/parallel/threads.hpp"
@@ -46,6 +47,7 @@ py::dict cpu_features() {
 // `dispatch`: variant, variants_compiled, variants_runnable, variant_forced (bindings/module.cpp).
 void register_build_info(py::module_& m, const py::dict& dispatch) {
   if (amx_support().bad_setting) throw py::import_error(amx_support().reason);
+  if (vnni_support().bad_setting) throw py::import_error(vnni_support().reason);
   m.def("build_info", [dispatch] {
     py::dict info;
     for (auto item : dispatch) info[item.first] = item.second;
@@ -61,6 +63,8 @@ void register_build_info(py::module_& m, const py::dict& dispatch) {
     info["cpu_features"] = cpu_features();
     info["amx"] = amx_support().usable;
     info["amx_reason"] = amx_support().reason;
+    info["vnni"] = vnni_support().usable;
+    info["vnni_reason"] = vnni_support().reason;
     return info;
   });
   m.def(

@@ -30,17 +30,20 @@ struct LargeVocabWeights {
   }
 };
 
-class AmxWeights;  // kernels/amx_logits.hpp
+class AmxWeights;    // kernels/amx_logits.hpp
+struct VnniWeights;  // kernels/vnni_argmax.hpp
 
 // Class-major weights, whatever the caller's layout (the single-pass kernel's form: each logit is a
 // dot product along D): wt is (classes, features), bias is (classes). `amx`, when set, is wt packed
-// for the AMX forward of uint8 rows (amx_weights_for).
+// for the AMX forward of uint8 rows (amx_weights_for); `vnni`, when set, is W as int16 levels for
+// the integer argmax of uint8 rows (vnni_weights_for).
 struct ClassMajorWeights {
   const float* wt;
   const float* bias;
   int64_t classes;
   int64_t features;
   const AmxWeights* amx = nullptr;
+  const VnniWeights* vnni = nullptr;
 };
 
 }  // namespace csoftmax::CSOFTMAX_VARIANT
