@@ -1,6 +1,6 @@
 """One build, one instruction-set variant: what bench.py measures in a child process of its own.
 
-    python benchmarks/bench_variant.py --measure peak,steady,recipe,large_vocab [--repeats N]
+    python benchmarks/bench_variant.py --measure peak,steady,recipe,large_vocab,predict [--repeats N]
 
 prints one JSON line. bench.py runs it with CSOFTMAX_ISA set, to measure each variant of a dispatched
 build against its own FMA peak, and under another install's Python (bench.py --against), to compare
@@ -11,6 +11,9 @@ chosen by the interpreter, so neither can change inside one process.
   steady       the chapter's step back to back in C++ (bench.bench_steady_step), as a % of that peak
   recipe       the chapter's recipe (fused backend, 10 epochs on Fashion-MNIST): median seconds
   large_vocab  one forward + backward of linear_cross_entropy at B = 1024, D = 768, V = 50257
+  predict      csoftmax.predict of the first n test images with the recipe's trained weights, on one
+               thread and on all: median seconds per call (CSOFTMAX_VNNI=0 / 1 compares the float32
+               forward with the integer one, kernels/vnni_argmax.hpp)
 """
 
 from __future__ import annotations
@@ -36,7 +39,8 @@ from bench_common import check_close, timed  # noqa: E402
 import csoftmax  # noqa: E402
 from csoftmax import _core, reference  # noqa: E402
 
-MEASURES = ("peak", "steady", "recipe", "large_vocab")
+MEASURES = ("peak", "steady", "recipe", "large_vocab", "predict")
+PREDICT_ROWS = (128, 512, 2000, 10000)
 LARGE_VOCAB_SHAPE = (1024, 768, 50257)
 
 
@@ -67,6 +71,24 @@ def measure_large_vocab(repeats, quick):
             "gflops": 6.0 * B * D * V / run["median"] / 1e9}
 
 
+def measure_predict(repeats, quick):
+    _, _, model = bench.timed_fit(2 if quick else 10)
+    test = bench.load_data(bench.BATCH_SIZE, bench.SEED)[1]
+    W, b = np.ascontiguousarray(model.W), model.b
+    result = {}
+    for n in PREDICT_ROWS[:2] if quick else PREDICT_ROWS:
+        X = np.ascontiguousarray(test.images[:n])
+        exact = reference.predict(X, W, b, x_scale=bench.PIXEL_SCALE, dtype=np.float64)
+        if np.count_nonzero(csoftmax.predict(X, W, b, bench.PIXEL_SCALE) != exact) > 1:
+            raise AssertionError(f"predict: labels of the first {n} test images differ from the reference")
+        for threads in sorted({1, csoftmax.build_info()["available_threads"]}):
+            csoftmax.set_num_threads(threads)
+            run = timed(lambda: csoftmax.predict(X, W, b, bench.PIXEL_SCALE), repeats)  # noqa: B023
+            result[f"{n} rows, {threads} thread(s)"] = run["median"]
+        csoftmax.set_num_threads(0)
+    return {"vnni": csoftmax.build_info()["vnni"], "median_seconds": result}
+
+
 def run(measures, repeats, quick):
     info = csoftmax.build_info()
     result = {"python": sys.executable, "variant": info.get("variant", "native"), "simd": info["simd"],
@@ -80,6 +102,8 @@ def run(measures, repeats, quick):
         result["recipe"] = measure_recipe(repeats, 2 if quick else 10)
     if "large_vocab" in measures:
         result["large_vocab"] = measure_large_vocab(repeats, quick)
+    if "predict" in measures:
+        result["predict"] = measure_predict(repeats, quick)
     return result
 
 
