@@ -23,7 +23,8 @@ def build_info() -> dict[str, Any]:
     forward classes, dW vectors, dW classes), openmp, available_threads,
     max_threads, cpu_features; variant (running), variants_compiled, variants_runnable (by this CPU), variant_forced
     (CSOFTMAX_ISA, or None); amx (whether the uint8 forward and dW run on AMX tiles) and amx_reason (what for, or
-    why not); vnni (whether the labels of uint8 rows come from AVX512-VNNI integer dot products) and vnni_reason."""
+    why not); vnni (whether the labels of uint8 rows come from AVX512-VNNI integer dot products; not where AMX
+    tiles give them) and vnni_reason."""
 
 def peak_fma_flops(threads: int, iterations: int = 2000000, repeats: int = 5) -> tuple[float, int]:
     """(FLOP/s, threads that ran) of independent FMA chains: the machine's fp32 peak."""

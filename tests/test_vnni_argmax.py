@@ -46,8 +46,11 @@ def test_build_info_says_whether_vnni_is_used_and_why():
     machine_runs_it = {"avx512f", "avx512bw", "avx512vl", "avx512_vnni"} <= flags
     variant_has_it = INFO.get("variant") in ("avx512", "native") and INFO["simd"] == "AVX-512"
     setting = os.environ.get("CSOFTMAX_VNNI", "")
-    assert INFO["vnni"] == (machine_runs_it and variant_has_it and setting != "0"), INFO["vnni_reason"]
+    assert INFO["vnni"] == (machine_runs_it and variant_has_it and setting != "0" and not INFO["amx"]), (
+        INFO["vnni_reason"])
     assert INFO["vnni_reason"]
+    if INFO["amx"]:
+        assert INFO["vnni_reason"].startswith("AMX tiles give the labels")
 
 
 def test_a_bad_setting_is_an_import_error():

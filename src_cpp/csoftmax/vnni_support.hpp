@@ -5,7 +5,9 @@
 // where this says it may. x86-64-v4, the AVX-512 variant's level, does not include VNNI (Skylake-SP
 // has AVX-512 without it), so the CPU is asked: cpuid leaf 7 reports AVX512-F, DQ, BW and VL (EBX) and
 // AVX512-VNNI (ECX), and XCR0 says the OS saves the 512-bit state. CSOFTMAX_VNNI=0 turns it off, so
-// that the float32 forward can be tested and measured on a CPU with VNNI. The switch is read as
+// that the float32 forward can be tested and measured on a CPU with VNNI. Where AMX is used, its
+// tiles give the labels instead (every CPU with AMX has VNNI; which is faster there is not measured).
+// The switch is read as
 // amx_support.hpp reads CSOFTMAX_AMX, in a copy of that code rather than a helper both call: moving
 // AMX's into a shared helper changed GCC's inlining in register_tiled_linear_cross_entropy.cpp enough
 // to leave the AVX-512 variant's copy of a pybind11 helper as the only one in the binary, which
@@ -16,6 +18,8 @@
 
 #include <cstdlib>
 #include <string>
+
+#include "csoftmax/amx_support.hpp"
 
 #if defined(__x86_64__) && defined(__AVX512BW__) && (defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 9))
 #define CSOFTMAX_VNNI_COMPILED 1
@@ -58,6 +62,8 @@ inline VnniSupport probe_vnni() {
     return {false, "CSOFTMAX_VNNI=" + setting + ": takes 0 (off) or 1 (on where the machine runs it)", true};
 #if CSOFTMAX_VNNI_COMPILED
   if (setting == "0") return {false, "off (CSOFTMAX_VNNI=0)", false};
+  if (amx_support().usable)  // the tiles run the whole forward of uint8 rows (kernels/amx_logits.hpp)
+    return {false, "AMX tiles give the labels of uint8 rows here (CSOFTMAX_AMX=0 leaves them to VNNI)", false};
   return probe_vnni_hardware();
 #else
   return {false, "not compiled into this variant (it needs AVX-512 on x86-64)", false};
