@@ -2,7 +2,6 @@
 // linear layer (probabilities, log-probabilities or argmax of x_scale * X . W + b).
 #include "csoftmax/variant.hpp"
 
-#include <algorithm>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -72,8 +71,8 @@ py::array linear_forward_binding(const py::array& X, const py::array& W, const p
   {
     py::gil_scoped_release release;
     weights.amx = amx_weights_for<T>(amx_storage, weights);
-    if (sink.what == RowOutput::kArgmax && !weights.amx)
-      weights.vnni = vnni_weights_for<T>(vnni_storage, weights, B);
+    if (sink.what == RowOutput::kArgmax && !weights.amx && B >= kVnniMinRows)
+      weights.vnni = vnni_weights_for<T>(vnni_storage, weights);
     linear_forward(BatchRows<T>{static_cast<const T*>(X.data()), D, in.rows, B}, weights, x_scale, sink,
                    num_threads());
   }
@@ -81,8 +80,8 @@ py::array linear_forward_binding(const py::array& X, const py::array& W, const p
 }
 
 // The integer forward's labels alone (kernels/vnni_argmax.hpp): each row's proven label, or -1 where
-// it proves none. For the tests, which check every proven label against the exact argmax and that
-// the proof holds for most rows of real data.
+// it proves none, from the loop predict runs. For the tests, which check every proven label against
+// the exact argmax and that the proof holds for most rows of real data.
 py::array vnni_proven_labels_binding(const py::array& X, const py::array& W, const py::array& b, float x_scale) {
   const LinearInputs in = require_linear<uint8_t>(X, W, WeightLayout::kFeatureMajor, x_scale, py::none());
   const int64_t D = in.features, C = in.classes, B = in.batch;
@@ -90,25 +89,19 @@ py::array vnni_proven_labels_binding(const py::array& X, const py::array& W, con
   require_dim(b, "b", 0, C);
   if (!vnni_support().usable) throw std::runtime_error("the integer forward is not used: " + vnni_support().reason);
   LineAlignedVector<float> wt_storage;
-  const ClassMajorWeights weights{class_major_copy(W, WeightLayout::kFeatureMajor, wt_storage),
-                                  static_cast<const float*>(b.data()), C, D};
+  ClassMajorWeights weights{class_major_copy(W, WeightLayout::kFeatureMajor, wt_storage),
+                            static_cast<const float*>(b.data()), C, D};
   VnniWeights storage;
-  const VnniWeights* levels = vnni_weights_for<uint8_t>(storage, weights, std::max<int64_t>(B, kVnniMinRows));
-  if (!levels) throw py::value_error("the integer forward does not take these weights (non-finite, or rows too long)");
+  weights.vnni = vnni_weights_for<uint8_t>(storage, weights);
+  if (!weights.vnni)
+    throw py::value_error("the integer forward does not take these weights (non-finite, or rows too long)");
   RowSink sink{RowOutput::kArgmax};
   py::array out = allocate_output(sink, B, C);
-  int64_t* labels = sink.argmax;
 #if CSOFTMAX_VNNI_COMPILED
-  constexpr int kLanes = vnni::kLanes;
-  std::vector<int32_t> sums(static_cast<size_t>(C * kLanes));
-  for (int64_t start = 0; start < B; start += kLanes) {
-    const int rows = static_cast<int>(std::min<int64_t>(kLanes, B - start));
-    const uint8_t* x_rows[kLanes];
-    for (int r = 0; r < kLanes; ++r)
-      x_rows[r] = static_cast<const uint8_t*>(X.data()) + (start + std::min(r, rows - 1)) * D;
-    int64_t tile_labels[kLanes];
-    const uint32_t proven = vnni_tile_labels(tile_labels, sums.data(), x_rows, *levels, x_scale);
-    for (int r = 0; r < rows; ++r) labels[start + r] = proven >> r & 1u ? tile_labels[r] : -1;
+  {
+    py::gil_scoped_release release;
+    vnni_linear_argmax(BatchRows<uint8_t>{static_cast<const uint8_t*>(X.data()), D, nullptr, B}, weights, x_scale,
+                       sink.argmax, num_threads(), /*settle_unproven=*/false);
   }
 #endif
   return out;

@@ -26,12 +26,18 @@ struct ForwardTile {
   explicit ForwardTile(int64_t classes)
       : z(static_cast<size_t>(classes * simd::kWidth)), partial(kPartialVectors) {}
 
-  // The first largest logit's class of each of the tile's rows (x_rows: kWidth row pointers).
+  // The tile's logits, z[c * kWidth + r] (x_rows: kWidth row pointers).
+  template <typename T>
+  const float* logits(const T* const* x_rows, const ClassMajorWeights& w, float x_scale) {
+    lane_logits(z.data(), x_rows, w, x_scale, partial.data());
+    return z.data();
+  }
+
+  // The first largest logit's class of each of the tile's rows.
   template <typename T>
   simd::vfloat argmax(const T* const* x_rows, const ClassMajorWeights& w, float x_scale) {
-    lane_logits(z.data(), x_rows, w, x_scale, partial.data());
     simd::vfloat max;
-    return lane_argmax(z.data(), w.classes, max);
+    return lane_argmax(logits(x_rows, w, x_scale), w.classes, max);
   }
 };
 
@@ -55,9 +61,10 @@ int start_tile(const BatchRows<T>& batch, int64_t start, int64_t features, const
 #if CSOFTMAX_VNNI_COMPILED
 // Predicted labels of uint8 rows where the integer forward proves them (kernels/vnni_argmax.hpp). The
 // rows it cannot prove (near-ties) are gathered, a lane tile of them at a time, for the float32
-// forward, so they cost one float32 tile per kWidth of them wherever they lie.
+// forward, so they cost one float32 tile per kWidth of them wherever they lie; with
+// `settle_unproven` false (for the tests: _core.vnni_proven_labels) they get -1 instead.
 inline void vnni_linear_argmax(const BatchRows<uint8_t>& batch, const ClassMajorWeights& w, float x_scale,
-                               int64_t* labels, int threads) {
+                               int64_t* labels, int threads, bool settle_unproven = true) {
   constexpr int W = simd::kWidth;
   static_assert(W == vnni::kLanes, "a lane tile is a zmm register of int32 lanes");
   const int64_t tiles = (batch.count + W - 1) / W;
@@ -68,7 +75,7 @@ inline void vnni_linear_argmax(const BatchRows<uint8_t>& batch, const ClassMajor
     const uint8_t* x_rows[W];
     int64_t unproven[W], tile_labels[W];
     int unproven_count = 0;
-    auto settle_unproven = [&] {
+    auto settle = [&] {
       for (int r = 0; r < W; ++r) x_rows[r] = batch.row(unproven[std::min(r, unproven_count - 1)]);
       const simd::vfloat arg = tile_scratch.argmax(x_rows, w, x_scale);
       for (int r = 0; r < unproven_count; ++r) labels[unproven[r]] = static_cast<int64_t>(arg[r]);
@@ -84,11 +91,15 @@ inline void vnni_linear_argmax(const BatchRows<uint8_t>& batch, const ClassMajor
           labels[start + r] = tile_labels[r];
           continue;
         }
+        if (!settle_unproven) {
+          labels[start + r] = -1;
+          continue;
+        }
         unproven[unproven_count++] = start + r;
-        if (unproven_count == W) settle_unproven();
+        if (unproven_count == W) settle();
       }
     }
-    if (unproven_count > 0) settle_unproven();
+    if (unproven_count > 0) settle();
   }
 }
 #endif
@@ -118,8 +129,7 @@ void linear_forward(const BatchRows<T>& batch, const ClassMajorWeights& w, float
         for (int r = 0; r < rows; ++r) sink.argmax[start + r] = static_cast<int64_t>(arg[r]);
         continue;
       }
-      float* z = tile_scratch.z.data();
-      lane_logits(z, x_rows, w, x_scale, tile_scratch.partial.data());
+      const float* z = tile_scratch.logits(x_rows, w, x_scale);
       for (int r = 0; r < rows; ++r) {  // the other outputs, row by row
         for (int64_t c = 0; c < C; ++c) row[c] = z[c * W + r];
         fill_padding(row.data(), C);

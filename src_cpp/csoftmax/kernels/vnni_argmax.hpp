@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "csoftmax/cache_aligned.hpp"
+#include "csoftmax/kernels/linear_tiles.hpp"
 #include "csoftmax/kernels/weights.hpp"
 #include "csoftmax/tuning.hpp"
 #include "csoftmax/vnni_support.hpp"
@@ -118,7 +119,8 @@ CSOFTMAX_VNNI_TARGET inline void level_sums_tile(__m512i* partial, int r0, const
 #pragma GCC unroll 4
       for (int r = 0; r < R; ++r)
         x[r] = _mm512_cvtepu8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x_rows[r] + d)));
-    } else {  // the row tail, masked (a masked load at every step cost a quarter of the loop's time)
+    } else {  // the row tail, masked (a masked load at every step made a one-off C++ loop of this
+              // function on the Zen 4 about a quarter slower)
       const __mmask32 mask = (__mmask32{1} << (D - d)) - 1;
 #pragma GCC unroll 4
       for (int r = 0; r < R; ++r) x[r] = _mm512_cvtepu8_epi16(_mm256_maskz_loadu_epi8(mask, x_rows[r] + d));
@@ -135,20 +137,13 @@ CSOFTMAX_VNNI_TARGET inline void level_sums_tile(__m512i* partial, int r0, const
   for (int i = 0; i < R * NC; ++i) partial[(i % NC) * kLanes + r0 + i / NC] = acc[i / NC][i % NC];
 }
 
-// result lane i = the sum of v[i]'s lanes, for 16 vectors (the int32 twin of simd::transpose_sum).
+// result lane i = the sum of v[i]'s lanes, for 16 vectors: simd::transpose_sum's network, adding int32.
 CSOFTMAX_VNNI_TARGET inline __m512i transpose_sum(const __m512i* v) {
-  __m512i pairs[8], quads[4], halves[2];
-  for (int i = 0; i < 8; ++i)
-    pairs[i] = _mm512_add_epi32(_mm512_unpacklo_epi32(v[2 * i], v[2 * i + 1]),
-                                _mm512_unpackhi_epi32(v[2 * i], v[2 * i + 1]));
-  for (int i = 0; i < 4; ++i)
-    quads[i] = _mm512_add_epi32(_mm512_unpacklo_epi64(pairs[2 * i], pairs[2 * i + 1]),
-                                _mm512_unpackhi_epi64(pairs[2 * i], pairs[2 * i + 1]));
-  for (int i = 0; i < 2; ++i)
-    halves[i] = _mm512_add_epi32(_mm512_shuffle_i32x4(quads[2 * i], quads[2 * i + 1], _MM_SHUFFLE(2, 0, 2, 0)),
-                                 _mm512_shuffle_i32x4(quads[2 * i], quads[2 * i + 1], _MM_SHUFFLE(3, 1, 3, 1)));
-  return _mm512_add_epi32(_mm512_shuffle_i32x4(halves[0], halves[1], _MM_SHUFFLE(2, 0, 2, 0)),
-                          _mm512_shuffle_i32x4(halves[0], halves[1], _MM_SHUFFLE(3, 1, 3, 1)));
+  __m512 lanes[kLanes];
+  for (int i = 0; i < kLanes; ++i) lanes[i] = _mm512_castsi512_ps(v[i]);
+  return _mm512_castps_si512(simd::transpose_reduce(lanes, [](__m512 a, __m512 b) {
+    return _mm512_castsi512_ps(_mm512_add_epi32(_mm512_castps_si512(a), _mm512_castps_si512(b)));
+  }));
 }
 
 // sum_k x_k of one row (vpsadbw against zero: eight 64-bit sums of bytes a step).
@@ -173,15 +168,6 @@ CSOFTMAX_VNNI_TARGET void class_block_sums(int32_t* sums, const uint8_t* const* 
   for (int r = 0; r < kLanes; r += kTileRows)
     level_sums_tile<kTileRows, NC>(partial, r, x_rows + r, levels, w.features, w.padded_features);
   for (int c = 0; c < NC; ++c) _mm512_storeu_si512(sums + (c0 + c) * kLanes, transpose_sum(partial + c * kLanes));
-}
-
-// class_block_sums for the nc (<= NC) classes from c0.
-template <int NC>
-CSOFTMAX_VNNI_TARGET void class_block_sums_of(int nc, int32_t* sums, const uint8_t* const* x_rows,
-                                              const VnniWeights& w, int64_t c0) {
-  if constexpr (NC > 1)
-    if (nc < NC) return class_block_sums_of<NC - 1>(nc, sums, x_rows, w, c0);
-  class_block_sums<NC>(sums, x_rows, w, c0);
 }
 
 // The first largest estimate of each of 8 rows, and whether it is proven: its lower bound exceeds
@@ -224,9 +210,11 @@ CSOFTMAX_VNNI_TARGET inline __mmask8 prove_labels(int64_t* labels, const int32_t
 CSOFTMAX_VNNI_TARGET inline uint32_t vnni_tile_labels(int64_t* labels, int32_t* sums, const uint8_t* const* x_rows,
                                                      const VnniWeights& w, float x_scale) {
   using namespace vnni;
-  for (int64_t c0 = 0; c0 < w.classes; c0 += kTileClasses)
-    class_block_sums_of<kTileClasses>(static_cast<int>(std::min<int64_t>(kTileClasses, w.classes - c0)), sums, x_rows,
-                                      w, c0);
+  for (int64_t c0 = 0; c0 < w.classes; c0 += kTileClasses) {
+    const int nc = static_cast<int>(std::min<int64_t>(kTileClasses, w.classes - c0));
+    // (the lambda itself uses no VNNI: it only picks the instantiation, which carries the target)
+    with_class_tile<kTileClasses>(nc, [&](auto tile) { class_block_sums<decltype(tile)::value>(sums, x_rows, w, c0); });
+  }
   double pixels[kLanes];
   for (int r = 0; r < kLanes; ++r) pixels[r] = static_cast<double>(pixel_sum(x_rows[r], w.features));
   const uint32_t low = prove_labels(labels, sums, pixels, w, x_scale);
@@ -238,19 +226,18 @@ CSOFTMAX_VNNI_TARGET inline uint32_t vnni_tile_labels(int64_t* labels, int32_t* 
 #endif
 
 // Rounding W to levels costs about what the float32 forward of this many rows saves; below it the
-// float32 forward is used. csoftmax.predict of the first n test images with the chapter's weights on
-// the AMD EPYC Zen 4 (one-off loop, medians of 2000 calls, three alternating runs with CSOFTMAX_VNNI=1
-// and 0): n = 64: 20-28 us against 18-25; 128: 26-35 against 33-35; 256: 38-41 against 41-46; 512:
-// 52-63 against 64-87.
+// float32 forward is used. `CSOFTMAX_VNNI=1` and `0 python benchmarks/bench_variant.py --measure
+// predict --repeats 7` on the AMD EPYC Zen 4, three alternating runs, the first n test images with the
+// recipe's weights, one thread: n = 128: 29-40 us against 33-38; 512: 75-84 against 95-102.
 inline constexpr int64_t kVnniMinRows = 128;
 
-// Fills `out` from class-major weights for the labels of `rows` rows of T, or returns nullptr where
-// the integer forward is not used: rows not uint8, fewer than kVnniMinRows of them, VNNI not usable
-// here, non-finite weights or bias, or rows too long for enough levels.
+// Fills `out` from class-major weights for the labels of rows of T, or returns nullptr where the
+// integer forward cannot take them: rows not uint8, VNNI not usable here, non-finite weights or bias,
+// or rows too long for enough levels.
 template <typename T>
-inline const VnniWeights* vnni_weights_for(VnniWeights& out, const ClassMajorWeights& w, int64_t rows) {
+inline const VnniWeights* vnni_weights_for(VnniWeights& out, const ClassMajorWeights& w) {
 #if CSOFTMAX_VNNI_COMPILED
-  if (!std::is_same_v<T, uint8_t> || rows < kVnniMinRows || !vnni_support().usable) return nullptr;
+  if (!std::is_same_v<T, uint8_t> || !vnni_support().usable) return nullptr;
   const int64_t C = w.classes, D = w.features;
   const int64_t Dp = (D + vnni::kStepFeatures - 1) / vnni::kStepFeatures * vnni::kStepFeatures;
   const int cap = vnni::level_limit(Dp);
@@ -273,7 +260,6 @@ inline const VnniWeights* vnni_weights_for(VnniWeights& out, const ClassMajorWei
 #else
   (void)out;
   (void)w;
-  (void)rows;
   return nullptr;
 #endif
 }

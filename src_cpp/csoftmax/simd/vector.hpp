@@ -173,31 +173,42 @@ inline float hmax(vfloat v) {
 #endif
 }
 
-// result[i] = sum of the lanes of v[i], for kWidth vectors: the horizontal sums of a whole tile of
-// accumulators at once, in 45 shuffles and adds on AVX-512 instead of 16 separate reductions.
-inline vfloat transpose_sum(const vfloat* v) {
 #if defined(__AVX512F__)
+// result[i] = the lanes of v[i] added up, for 16 vectors of 16 32-bit lanes, with `add` adding two
+// vectors lane by lane: the shuffle network of transpose_sum, for float32 lanes (below) and int32
+// (kernels/vnni_argmax.hpp). The shuffles are float-domain ones, so the float32 sums issue exactly as
+// they always did.
+template <typename Add>
+inline __m512 transpose_reduce(const __m512* v, Add add) {
   // Level 1: pairs of vectors; in each 128-bit lane, [a0+a2, b0+b2, a1+a3, b1+b3].
   __m512 pairs[8];
-  for (int i = 0; i < 8; ++i) {
-    const __m512 a = (__m512)v[2 * i], b = (__m512)v[2 * i + 1];
-    pairs[i] = _mm512_add_ps(_mm512_unpacklo_ps(a, b), _mm512_unpackhi_ps(a, b));
-  }
+  for (int i = 0; i < 8; ++i)
+    pairs[i] = add(_mm512_unpacklo_ps(v[2 * i], v[2 * i + 1]), _mm512_unpackhi_ps(v[2 * i], v[2 * i + 1]));
   // Level 2: in each 128-bit lane k, the lane-k sums of four consecutive inputs.
   __m512 quads[4];
   for (int i = 0; i < 4; ++i) {
     const __m512d a = _mm512_castps_pd(pairs[2 * i]), b = _mm512_castps_pd(pairs[2 * i + 1]);
-    quads[i] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(a, b)), _mm512_castpd_ps(_mm512_unpackhi_pd(a, b)));
+    quads[i] = add(_mm512_castpd_ps(_mm512_unpacklo_pd(a, b)), _mm512_castpd_ps(_mm512_unpackhi_pd(a, b)));
   }
   // Levels 3 and 4: add the four 128-bit lanes, so lane 4j + t ends up holding sum(v[4j + t]).
   __m512 halves[2];
   for (int i = 0; i < 2; ++i) {
     const __m512 a = quads[2 * i], b = quads[2 * i + 1];
-    halves[i] = _mm512_add_ps(_mm512_shuffle_f32x4(a, b, _MM_SHUFFLE(2, 0, 2, 0)),
-                              _mm512_shuffle_f32x4(a, b, _MM_SHUFFLE(3, 1, 3, 1)));
+    halves[i] =
+        add(_mm512_shuffle_f32x4(a, b, _MM_SHUFFLE(2, 0, 2, 0)), _mm512_shuffle_f32x4(a, b, _MM_SHUFFLE(3, 1, 3, 1)));
   }
-  return (vfloat)_mm512_add_ps(_mm512_shuffle_f32x4(halves[0], halves[1], _MM_SHUFFLE(2, 0, 2, 0)),
-                               _mm512_shuffle_f32x4(halves[0], halves[1], _MM_SHUFFLE(3, 1, 3, 1)));
+  return add(_mm512_shuffle_f32x4(halves[0], halves[1], _MM_SHUFFLE(2, 0, 2, 0)),
+             _mm512_shuffle_f32x4(halves[0], halves[1], _MM_SHUFFLE(3, 1, 3, 1)));
+}
+#endif
+
+// result[i] = sum of the lanes of v[i], for kWidth vectors: the horizontal sums of a whole tile of
+// accumulators at once, in 45 shuffles and adds on AVX-512 instead of 16 separate reductions.
+inline vfloat transpose_sum(const vfloat* v) {
+#if defined(__AVX512F__)
+  __m512 lanes[kWidth];
+  for (int i = 0; i < kWidth; ++i) lanes[i] = (__m512)v[i];
+  return (vfloat)transpose_reduce(lanes, [](__m512 a, __m512 b) { return _mm512_add_ps(a, b); });
 #else
   vfloat result;
   for (int i = 0; i < kWidth; ++i) result[i] = hsum(v[i]);
