@@ -93,8 +93,9 @@ static_assert(kGradientGroupRows % simd::kWidth == 0, "a group is whole lane til
 // a step asking 1 tile ahead, 62.7 / 32.5 asking 2, 59.4 / 31.6 asking 3 (one-off builds in turn;
 // with the rows cached, the three were within 2 us). Those prefetches went into L1; they now go into
 // L2 (kernels/batch_rows.hpp), measured on the AMD EPYC Zen 4. On the AMD EPYC Zen 5 (the shuffled
-// epoch of benchmarks/epoch_breakdown.py, five alternating rounds of one-off builds), 1, 2 and 3
-// tiles ahead were within 4% of each other, inside the host's noise, and 8 ahead was slower.
+// epoch of benchmarks/epoch_breakdown.py, five rounds of a one-off build that read the distance from
+// the environment), 1, 2 and 3 tiles ahead were within 4% of each other, inside the host's noise,
+// and 8 ahead was slower.
 inline constexpr int64_t kRowPrefetchTiles = 3;
 
 // Independent accumulators of dX = G . W per row (kernels/linear_tiles.hpp): 4 hide the FMA latency.
