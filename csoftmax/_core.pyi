@@ -119,7 +119,7 @@ def amx_product(A: _F32, B: _F32, *, a_transposed: bool = False, b_transposed: b
     a_transposed, b_transposed); None where they refuse the values or the depth, or AMX is not used."""
 
 def tiled_plan(B: int, C: int, D: int) -> dict[str, Any]:
-    """row_block, class_block, class_groups, feature_slices, gradient_depth_block, logits_bytes, micro_tile;
+    """row_block, class_block, weight_class_block, class_groups, feature_slices, gradient_depth_block, logits_bytes, micro_tile;
     each size in [1, 2^40]."""
 
 # --- register_logistic_regression.cpp ----------------------------------------------------------------

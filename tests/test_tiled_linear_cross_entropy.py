@@ -67,6 +67,23 @@ def test_classes_cross_every_tile_boundary(C, D):
     check(*run_both(X, W, b, y, grad_input=True))
 
 
+# dW is summed over ranges of WEIGHT_CLASS_BLOCK classes (whole micro-panels, unlike the class tile),
+# each against the chunk's X packed once when D is whole (one feature slice: 4 class tiles or more)
+WEIGHT_CLASS_BLOCK = PLAN["weight_class_block"]
+
+
+@pytest.mark.parametrize("layout", ["DC", "CD"])
+@pytest.mark.parametrize("C", [WEIGHT_CLASS_BLOCK - 1, WEIGHT_CLASS_BLOCK + 1,
+                               max(2 * WEIGHT_CLASS_BLOCK, 4 * CLASS_BLOCK) + 5])
+def test_classes_cross_every_weight_gradient_range(C, layout):
+    B = ROW_BLOCK + MICRO_ROWS + 3  # two chunks: the second adds to dW
+    last = max(2 * WEIGHT_CLASS_BLOCK, 4 * CLASS_BLOCK) + 5
+    assert (_core.tiled_plan(B, C, 300)["feature_slices"] == 1) == (C == last)
+    X, W, b, y, _, _ = make_problem(B, 300, C, np.float32)
+    W = np.ascontiguousarray(W.T) if layout == "CD" else W
+    check(*run_both(X, W, b, y, grad_input=True, layout=layout))
+
+
 @pytest.mark.parametrize("layout", ["DC", "CD"])
 @pytest.mark.parametrize("D", sorted({BLOCK_K - 1, BLOCK_K + 1, BLOCK_N - 1, BLOCK_N + 1, BLOCK_M - 1, BLOCK_M + 1}))
 def test_features_cross_every_gemm_block(D, layout):

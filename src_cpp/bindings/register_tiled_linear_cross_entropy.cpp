@@ -185,6 +185,7 @@ void register_tiled_linear_cross_entropy(py::module_& m) {
         py::dict result;
         result["row_block"] = plan.rows_per_block;
         result["class_block"] = large_vocab::kClassBlock;
+        result["weight_class_block"] = plan.weight_classes;
         result["class_groups"] = plan.groups;
         result["feature_slices"] = plan.feature_slices;
         result["gradient_depth_block"] = large_vocab::kGradientDepthBlock;

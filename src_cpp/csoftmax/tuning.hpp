@@ -168,6 +168,12 @@ namespace csoftmax::CSOFTMAX_VARIANT::large_vocab {
 // (one-off timings, two runs each) took 0.85-0.87 s with 256 classes, 0.78-0.83 s with 128 and
 // 0.80-0.83 s with 64; the FMA path's stayed within 0.96-1.09 s at all three.
 inline constexpr int64_t kClassBlock = 128;
+// Classes per work item of the dW product (phase 3, FMA sgemm). They are that product's rows in a
+// class-major W (and its columns in a feature-major one), so a whole number of micro-tiles: 128
+// classes take 10 panels of 14 rows on AVX-512, computing 140 rows for 128. 16 panels: 224 classes
+// with AVX-512 (7 x 32 columns), 96 otherwise (6 x 16 or 12 x 8).
+inline constexpr int64_t kWeightGradientClasses = 16 * gemm::kMicroRows;
+static_assert(kWeightGradientClasses % gemm::kMicroCols == 0, "whole micro-panels as columns, too");
 // Class tiles are dealt into this many groups, each with its own running softmax statistics and its
 // own partial dX; the groups are combined in order, so the result does not depend on which thread
 // ran which group. 4 groups balance 2 threads; each costs a (row_block, D) partial.

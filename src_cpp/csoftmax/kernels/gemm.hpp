@@ -214,6 +214,16 @@ class BlockPrefetch {
   int64_t run_stride_ = 0, runs_ = 0, run_lines_ = 0, per_call_ = 0, run_ = 0, line_ = 0;
 };
 
+// The prefetch of the B block that follows block (pc, jc) in gemm()'s order: the next k block of the
+// same columns, or the first of the next columns.
+inline BlockPrefetch next_block(MatrixView B, int64_t K, int64_t N, int64_t pc, int64_t jc, int64_t calls) {
+  const int64_t block_k = tuning().block_k, block_n = tuning().block_n;
+  const int64_t kc = std::min(block_k, K - pc), nc = std::min(block_n, N - jc);
+  if (pc + kc < K) return BlockPrefetch(B.block(pc + kc, jc), std::min(block_k, K - pc - kc), nc, calls);
+  if (jc + nc < N) return BlockPrefetch(B.block(0, jc + nc), std::min(block_k, K), std::min(block_n, N - jc - nc), calls);
+  return BlockPrefetch();
+}
+
 }  // namespace detail
 
 // Packing buffers of one thread, reused across calls: one A block (block_m x block_k) and one B block
@@ -238,11 +248,27 @@ inline void pack_a_blocks(float* out, MatrixView A, int64_t M, int64_t K) {
   }
 }
 
+// B packed once for several products (the chunk's X against every class range of dW): for each k
+// block, each n block's micro-panels, in the order gemm() visits them. pack_b_blocks writes it; gemm
+// takes it (for the same K and N) instead of packing B itself.
+inline int64_t packed_b_size(int64_t K, int64_t N) { return round_up(N, kMicroCols) * K; }
+
+inline void pack_b_blocks(float* out, MatrixView B, int64_t K, int64_t N) {
+  const Tuning& blocks = tuning();
+  for (int64_t p = 0; p < K; p += blocks.block_k) {
+    const int64_t kc = std::min(blocks.block_k, K - p);
+    for (int64_t j = 0; j < N; j += blocks.block_n)
+      detail::pack_b(out + round_up(N, kMicroCols) * p + j * kc, B.block(p, j), kc, std::min(blocks.block_n, N - j));
+  }
+}
+
 // C (M, N; ldc) = A . B (+ C when accumulate). A is a view, or (packed_a != nullptr) the output of
 // pack_a_blocks for packed_rows rows (M when 0) and the same K, of which rows packed_offset (a
-// multiple of kMicroRows) .. + M are used. The caller's `work` holds the packing buffers.
+// multiple of kMicroRows) .. + M are used. B likewise is a view, or (packed_b != nullptr) the output
+// of pack_b_blocks for the same K and N. The caller's `work` holds the packing buffers.
 inline void gemm(int64_t M, int64_t N, int64_t K, MatrixView A, const float* packed_a, MatrixView B, float* C,
-                 int64_t ldc, bool accumulate, Workspace& work, int64_t packed_rows = 0, int64_t packed_offset = 0) {
+                 int64_t ldc, bool accumulate, Workspace& work, int64_t packed_rows = 0, int64_t packed_offset = 0,
+                 const float* packed_b = nullptr) {
   if (M <= 0 || N <= 0) return;
   if (K <= 0) {
     if (!accumulate)
@@ -258,14 +284,11 @@ inline void gemm(int64_t M, int64_t N, int64_t K, MatrixView A, const float* pac
     for (int64_t pc = 0; pc < K; pc += block_k) {
       const int64_t kc = std::min(block_k, K - pc);
       const bool add = accumulate || pc > 0;
-      detail::pack_b(work.b.data(), B.block(pc, jc), kc, nc);
+      const float* b_block = packed_b ? packed_b + round_up(N, kMicroCols) * pc + jc * kc : work.b.data();
+      if (!packed_b) detail::pack_b(work.b.data(), B.block(pc, jc), kc, nc);
       const int64_t calls = (M + kMicroRows - 1) / kMicroRows * ((nc + kMicroCols - 1) / kMicroCols);
-      detail::BlockPrefetch prefetch;
-      if (pc + kc < K)
-        prefetch = detail::BlockPrefetch(B.block(pc + kc, jc), std::min(block_k, K - pc - kc), nc, calls);
-      else if (jc + nc < N)
-        prefetch = detail::BlockPrefetch(B.block(0, jc + nc), std::min(block_k, K), std::min(block_n, N - jc - nc),
-                                         calls);
+      // (a packed B has nothing left to fetch from its source)
+      detail::BlockPrefetch prefetch = packed_b ? detail::BlockPrefetch() : detail::next_block(B, K, N, pc, jc, calls);
       for (int64_t ic = 0; ic < M; ic += block_m) {
         const int64_t mc = std::min(block_m, M - ic);
         const float* a_block;
@@ -282,7 +305,7 @@ inline void gemm(int64_t M, int64_t N, int64_t K, MatrixView A, const float* pac
         for (int64_t ir = 0; ir < mc; ir += kMicroRows) {
           const int64_t rows = std::min<int64_t>(kMicroRows, mc - ir);
           for (int64_t jr = 0; jr < nc; jr += kMicroCols) {
-            const float* b_panel = work.b.data() + jr * kc;
+            const float* b_panel = b_block + jr * kc;
             const int64_t cols = std::min<int64_t>(kMicroCols, nc - jr);
             float* c = C + (ic + ir) * ldc + jc + jr;
             prefetch.step();

@@ -16,7 +16,8 @@
 //               max and sum, rescaled as the max moves) and, while W[tile] is still in cache, the
 //               group's partial dX += exp(Z - running max) . W[tile] (a second sgemm);
 //   2. rows     per row: the groups combined in order -> lse, argmax, loss, and dX; Z becomes G;
-//   3. dW, db   per class tile: dW[tile] += G[:, tile]^T . X_chunk.
+//   3. dW, db   per range of classes: dW[range] += G[:, range]^T . X_chunk (X_chunk packed once for
+//               all ranges in phase 0).
 // dX needs no G: softmax(z) . W = (sum_c exp(z_c - m) W_c) / (sum_c exp(z_c - m)), so it is
 // accumulated in the same pass as the logits, the way attention kernels accumulate their output. A
 // soft cap multiplies each G_c by its slope s_c = 1 - (z'_c / softcap)^2, known with the tile's
@@ -135,6 +136,9 @@ struct TiledPlan {
   // phase 1 and the features of phases 2b and 3 instead.
   int64_t row_slices;
   int64_t feature_slices, slice_features;
+  // Phase 3's work items: ranges of weight_classes classes (whole micro-panels of the FMA sgemm; on
+  // AMX tiles, the class tiles of phase 1), each cut into feature_slices.
+  int64_t weight_classes, weight_tiles;
 
   TiledPlan(int64_t B, int64_t C, int64_t D)
       : batch(B),
@@ -146,7 +150,9 @@ struct TiledPlan {
         groups(class_groups(C)),
         row_slices((kClassGroups + groups - 1) / groups),
         feature_slices(std::min((kClassGroups + class_tiles - 1) / class_tiles, (D + 15) / 16)),
-        slice_features(gemm::round_up((D + feature_slices - 1) / feature_slices, simd::kWidth)) {}
+        slice_features(gemm::round_up((D + feature_slices - 1) / feature_slices, simd::kWidth)),
+        weight_classes(amx_products_for(C, D) ? kClassBlock : kWeightGradientClasses),
+        weight_tiles((C + weight_classes - 1) / weight_classes) {}
 
   // Bytes of logits kept at once (when dW or db is asked for).
   int64_t logits_bytes() const { return rows_per_block * ldz * int64_t{sizeof(float)}; }
@@ -185,7 +191,10 @@ struct TiledStep {
   static std::unique_ptr<float[]> buffer(int64_t n) {
     return std::unique_ptr<float[]>(new float[static_cast<size_t>(n)]);
   }
-  const std::unique_ptr<float[]> logits, x_copy, x_packed, dx_partial;
+  // The chunk's X packed once as dW's operand for the FMA sgemm (X^T's rows for a feature-major W, the
+  // right operand for a class-major one), when D is whole (one feature slice).
+  const bool pack_x_for_dw;
+  const std::unique_ptr<float[]> logits, x_copy, x_packed, x_packed_for_dw, dx_partial;
   std::vector<RunningRow> running;  // (groups, rows_per_block)
   std::vector<float> label_logit;   // (rows_per_block)
   std::vector<uint8_t> row_correct;  // (B)
@@ -206,9 +215,13 @@ struct TiledStep {
         keep_logits(out_.grad_w || out_.grad_b || dx_from_gradient),
         copy_x(!std::is_same_v<T, float> || batch_.rows != nullptr || x_scale_ != 1.0f),
         amx(amx_products_for(w_.classes, w_.features)),
+        pack_x_for_dw(out_.grad_w && plan.feature_slices == 1),
         logits(buffer(keep_logits ? plan.rows_per_block * plan.ldz : 0)),
         x_copy(buffer(copy_x ? plan.rows_per_block * plan.features : 0)),
         x_packed(buffer(gemm::packed_a_size(plan.rows_per_block, plan.features))),
+        x_packed_for_dw(buffer(!pack_x_for_dw                               ? 0
+                               : w_.layout == WeightLayout::kFeatureMajor ? gemm::packed_a_size(plan.features, plan.rows_per_block)
+                                                                          : gemm::packed_b_size(plan.rows_per_block, plan.features))),
         dx_partial(buffer(out_.grad_x ? plan.groups * plan.rows_per_block * plan.features : 0)),
         running(static_cast<size_t>(plan.groups * plan.rows_per_block)),
         label_logit(static_cast<size_t>(plan.rows_per_block)),
@@ -256,6 +269,15 @@ struct TiledStep {
     if (x_on_amx && out.grad_w)
       x_on_amx = w.layout == WeightLayout::kFeatureMajor ? gemm::amx_pack_a(x_for_dw, x.transposed(), D, br)
                                                          : gemm::amx_pack_b(x_for_dw, x, br, D);
+  }
+
+  // Phase 0 (FMA sgemm, one thread): the chunk's X packed as dW's operand.
+  void pack_x_for_weight_gradient(int64_t r0, int64_t br) {
+    const gemm::MatrixView x = chunk_x(r0);
+    if (w.layout == WeightLayout::kFeatureMajor)
+      gemm::pack_a_blocks(x_packed_for_dw.get(), x.transposed(), plan.features, br);
+    else
+      gemm::pack_b_blocks(x_packed_for_dw.get(), x, br, plan.features);
   }
 
   void sum_weights() {
@@ -477,22 +499,25 @@ struct TiledStep {
       for (int64_t d = 0; d < D; ++d) dxi[d] *= x_scale;
   }
 
-  // Phase 3, one work item: dW and db of one class tile (or of a slice of D of one), from G (in place
-  // of Z), for the chunk at r0 of br rows.
+  // Phase 3, one work item: dW and db of one range of weight_classes classes (or of a slice of D of
+  // one), from G (in place of Z), for the chunk at r0 of br rows.
   void weight_gradient_item(int64_t item, int64_t r0, int64_t br, ProductWorkspace& ws) {
     const int64_t C = plan.classes, D = plan.features;
-    const int64_t t = item / plan.feature_slices, c0 = t * kClassBlock, nc = std::min(kClassBlock, C - c0);
+    const int64_t t = item / plan.feature_slices, c0 = t * plan.weight_classes;
+    const int64_t nc = std::min(plan.weight_classes, C - c0);
     const int64_t d0 = item % plan.feature_slices * plan.slice_features, nd = std::min(plan.slice_features, D - d0);
     if (nd <= 0) return;
     const bool first = r0 == 0;
     const gemm::MatrixView x_view = chunk_x(r0), g{logits.get(), plan.ldz, 1};
+    // packed in phase 0 unless the chunk went to AMX tiles (then d0 = 0, nd = D)
+    const float* x_packed_dw = pack_x_for_dw && !x_on_amx ? x_packed_for_dw.get() : nullptr;
     if (out.grad_w && !amx_weight_gradient(c0, nc, d0, nd, br, first, ws)) {
       if (w.layout == WeightLayout::kFeatureMajor)  // dW[d0:, tile] (nd, nc) += X_chunk[:, d0:]^T . G[:, tile]
-        gemm::gemm(nd, nc, br, x_view.block(0, d0).transposed(), nullptr, g.block(0, c0), out.grad_w + d0 * C + c0,
-                   C, !first, ws.fma);
+        gemm::gemm(nd, nc, br, x_view.block(0, d0).transposed(), x_packed_dw, g.block(0, c0),
+                   out.grad_w + d0 * C + c0, C, !first, ws.fma);
       else  // dW[tile, d0:] (nc, nd) += G[:, tile]^T . X_chunk[:, d0:]
         gemm::gemm(nc, nd, br, g.block(0, c0).transposed(), nullptr, x_view.block(0, d0), out.grad_w + c0 * D + d0,
-                   D, !first, ws.fma);
+                   D, !first, ws.fma, 0, 0, x_packed_dw);
     }
     if (out.grad_b && d0 == 0) {
       float* db = out.grad_b + c0;
@@ -578,6 +603,7 @@ void run(LargeVocabOutputs& out, const BatchRows<T>& batch, const int64_t* label
       {
         gemm::pack_a_blocks(step.x_packed.get(), step.chunk_x(r0), br, plan.features);
         if (step.amx) step.pack_x_for_amx(r0, br);
+        if (step.pack_x_for_dw && !step.x_on_amx) step.pack_x_for_weight_gradient(r0, br);
       }
 #pragma omp for schedule(dynamic)
       for (int64_t item = 0; item < plan.groups * plan.row_slices; ++item)
@@ -587,7 +613,7 @@ void run(LargeVocabOutputs& out, const BatchRows<T>& batch, const int64_t* label
       if (step.dx_from_gradient) run_input_gradient(step, r0, br, ws);
       if (!out.grad_w && !out.grad_b) continue;
 #pragma omp for schedule(dynamic)
-      for (int64_t item = 0; item < plan.class_tiles * plan.feature_slices; ++item)
+      for (int64_t item = 0; item < plan.weight_tiles * plan.feature_slices; ++item)
         step.weight_gradient_item(item, r0, br, ws);
     }
   }
