@@ -70,15 +70,14 @@ def test_classes_cross_every_tile_boundary(C, D):
 # dW is summed over ranges of WEIGHT_CLASS_BLOCK classes (whole micro-panels, unlike the class tile),
 # each against the chunk's X packed once when D is whole (one feature slice: 4 class tiles or more)
 WEIGHT_CLASS_BLOCK = PLAN["weight_class_block"]
+WHOLE_D_CLASSES = max(2 * WEIGHT_CLASS_BLOCK, 4 * CLASS_BLOCK) + 5  # two ranges or more, one feature slice
 
 
 @pytest.mark.parametrize("layout", ["DC", "CD"])
-@pytest.mark.parametrize("C", [WEIGHT_CLASS_BLOCK - 1, WEIGHT_CLASS_BLOCK + 1,
-                               max(2 * WEIGHT_CLASS_BLOCK, 4 * CLASS_BLOCK) + 5])
+@pytest.mark.parametrize("C", [WEIGHT_CLASS_BLOCK - 1, WEIGHT_CLASS_BLOCK + 1, WHOLE_D_CLASSES])
 def test_classes_cross_every_weight_gradient_range(C, layout):
     B = ROW_BLOCK + MICRO_ROWS + 3  # two chunks: the second adds to dW
-    last = max(2 * WEIGHT_CLASS_BLOCK, 4 * CLASS_BLOCK) + 5
-    assert (_core.tiled_plan(B, C, 300)["feature_slices"] == 1) == (C == last)
+    assert (_core.tiled_plan(B, C, 300)["feature_slices"] == 1) == (C == WHOLE_D_CLASSES)
     X, W, b, y, _, _ = make_problem(B, 300, C, np.float32)
     W = np.ascontiguousarray(W.T) if layout == "CD" else W
     check(*run_both(X, W, b, y, grad_input=True, layout=layout))

@@ -271,6 +271,9 @@ struct TiledStep {
                                                          : gemm::amx_pack_b(x_for_dw, x, br, D);
   }
 
+  // Whether this chunk's dW reads X from x_packed_for_dw: only when it is not on AMX tiles.
+  bool weight_gradient_x_packed() const { return pack_x_for_dw && !x_on_amx; }
+
   // Phase 0 (FMA sgemm, one thread): the chunk's X packed as dW's operand.
   void pack_x_for_weight_gradient(int64_t r0, int64_t br) {
     const gemm::MatrixView x = chunk_x(r0);
@@ -509,8 +512,8 @@ struct TiledStep {
     if (nd <= 0) return;
     const bool first = r0 == 0;
     const gemm::MatrixView x_view = chunk_x(r0), g{logits.get(), plan.ldz, 1};
-    // packed in phase 0 unless the chunk went to AMX tiles (then d0 = 0, nd = D)
-    const float* x_packed_dw = pack_x_for_dw && !x_on_amx ? x_packed_for_dw.get() : nullptr;
+    // (when packed, there is one feature slice: d0 = 0, nd = D)
+    const float* x_packed_dw = weight_gradient_x_packed() ? x_packed_for_dw.get() : nullptr;
     if (out.grad_w && !amx_weight_gradient(c0, nc, d0, nd, br, first, ws)) {
       if (w.layout == WeightLayout::kFeatureMajor)  // dW[d0:, tile] (nd, nc) += X_chunk[:, d0:]^T . G[:, tile]
         gemm::gemm(nd, nc, br, x_view.block(0, d0).transposed(), x_packed_dw, g.block(0, c0),
@@ -603,7 +606,7 @@ void run(LargeVocabOutputs& out, const BatchRows<T>& batch, const int64_t* label
       {
         gemm::pack_a_blocks(step.x_packed.get(), step.chunk_x(r0), br, plan.features);
         if (step.amx) step.pack_x_for_amx(r0, br);
-        if (step.pack_x_for_dw && !step.x_on_amx) step.pack_x_for_weight_gradient(r0, br);
+        if (step.weight_gradient_x_packed()) step.pack_x_for_weight_gradient(r0, br);
       }
 #pragma omp for schedule(dynamic)
       for (int64_t item = 0; item < plan.groups * plan.row_slices; ++item)
