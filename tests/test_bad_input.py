@@ -211,15 +211,15 @@ def test_tiled_plan_refuses_negative_and_absurd_sizes(B, C, D, name):
 
 def plan_oracle(B, C):
     """row_block by the rule tiled_linear_cross_entropy.hpp states, in Python's unbounded integers."""
-    plan = _core.tiled_plan(B=1000, C=1000, D=100)
-    micro = plan["micro_tile"][0]
+    plan = _core.tiled_plan(B=B, C=C, D=2**40)
+    micro, unit = plan["micro_tile"][0], plan["row_unit"]
     width = csoftmax.build_info()["simd_width"]
     ld = -(-C // width) * width
     ld += width if ld % 512 == 0 else 0
     row_bytes = ld * 4
     budget = min(max(B * row_bytes // 16, 19 << 20), 48 << 20)
     # at most one packed A block of rows (derived from L2; its rule is tested in test_tuning.py)
-    rows = min(max(budget // row_bytes // micro * micro, 4 * micro), _core.tuning()["max_row_block"])
+    rows = min(max(budget // row_bytes // unit * unit, 4 * micro), _core.tuning()["max_row_block"])
     return min(rows, B), ld
 
 

@@ -184,6 +184,7 @@ void register_tiled_linear_cross_entropy(py::module_& m) {
         const large_vocab::TiledPlan plan(B, C, D);
         py::dict result;
         result["row_block"] = plan.rows_per_block;
+        result["row_unit"] = large_vocab::row_unit(C, D);
         result["class_block"] = large_vocab::kClassBlock;
         result["weight_class_block"] = plan.weight_classes;
         result["class_groups"] = plan.groups;
@@ -194,8 +195,8 @@ void register_tiled_linear_cross_entropy(py::module_& m) {
         return result;
       },
       py::arg("B"), py::arg("C"), py::arg("D"),
-      "How the tiled kernel cuts a problem of B rows, C classes, D features (each in [1, 2^40]; logits_bytes: "
-      "the logits kept at once, when dW or db is asked for).");
+      "How the tiled kernel cuts a problem of B rows, C classes, D features (each in [1, 2^40]; row_block is "
+      "a multiple of row_unit unless capped; logits_bytes: the logits kept at once, when dW or db is asked for).");
 }
 
 }  // namespace csoftmax::CSOFTMAX_VARIANT::bindings

@@ -183,8 +183,9 @@ inline constexpr int64_t kClassGroups = 4;
 // once, so larger chunks are faster (on Zen 5, B = 1024, C = 50257, D = 768, one core: 152 GFLOP/s
 // with 56 rows, 177 with 112, 190 with 238; B = 4096, C = 32768, D = 1024, two cores: 2.37 s with 140
 // rows, 2.12 s with 336). PyTorch's unfused step holds more than twice the full logits, so 1/16 of
-// them stays under 5% of its memory; the floor (98 rows at B = 1024, C = 50257, where PyTorch takes
-// 449 MiB: 20 MiB with the dX partials, 4.5%) is the most that shape allows under that promise.
+// them stays under 5% of its memory; the floor (99 rows' worth at B = 1024, C = 50257, where PyTorch
+// takes 449 MiB: 20 MiB with the dX partials, 4.5%; the chunk is 96 rows, whole row units of
+// large_vocab::row_unit) is the most that shape allows under that promise.
 // Neither bound comes from the caches, on purpose: a chunk buys fewer passes of W and dW through
 // memory (12 C D bytes a chunk against 6 rows C D flops, a ratio of bandwidth to compute that no
 // cache size tells), and its logits may outgrow L3 at no loss (the 336 rows above are 44 MB, past

@@ -140,8 +140,10 @@ inline void pack_b(float* out, MatrixView B, int64_t k, int64_t n) {
 }
 
 // The register kernel: c (kMicroRows x kMicroCols, leading dimension ldc) = a . b (+ c), over `depth`
-// steps of the packed panels a (depth x kMicroRows) and b (depth x kMicroCols).
-inline void micro_kernel(int64_t depth, const float* a, const float* b, float* c, int64_t ldc, bool accumulate) {
+// steps of the panels a (step k: the kMicroRows floats at a + k a_step; a_step is kMicroRows for a
+// packed panel) and b (packed, depth x kMicroCols).
+inline void micro_kernel(int64_t depth, const float* a, int64_t a_step, const float* b, float* c, int64_t ldc,
+                         bool accumulate) {
   // The C tile is read (or written) only after the k loop: start fetching its lines now, so a C that
   // lives in memory (a slice of dW, of the logits) does not stall the kernel at the end.
 #pragma GCC unroll 16
@@ -158,7 +160,7 @@ inline void micro_kernel(int64_t depth, const float* a, const float* b, float* c
     for (int v = 0; v < kVectors; ++v) bv[v] = simd::load(b + k * kMicroCols + v * simd::kWidth);
 #pragma GCC unroll 16
     for (int i = 0; i < kMicroRows; ++i) {
-      const simd::vfloat ai = simd::broadcast(a[k * kMicroRows + i]);
+      const simd::vfloat ai = simd::broadcast(a[k * a_step + i]);
 #pragma GCC unroll 4
       for (int v = 0; v < kVectors; ++v) acc[i][v] += ai * bv[v];
     }
@@ -173,10 +175,10 @@ inline void micro_kernel(int64_t depth, const float* a, const float* b, float* c
 }
 
 // The same on a partial tile (rows < kMicroRows or cols < kMicroCols), through a full-size buffer.
-inline void micro_kernel_edge(int64_t depth, const float* a, const float* b, float* c, int64_t ldc, bool accumulate,
-                              int64_t rows, int64_t cols) {
+inline void micro_kernel_edge(int64_t depth, const float* a, int64_t a_step, const float* b, float* c, int64_t ldc,
+                              bool accumulate, int64_t rows, int64_t cols) {
   float tile[kMicroRows * kMicroCols];
-  micro_kernel(depth, a, b, tile, kMicroCols, false);
+  micro_kernel(depth, a, a_step, b, tile, kMicroCols, false);
   for (int64_t i = 0; i < rows; ++i)
     for (int64_t j = 0; j < cols; ++j)
       c[i * ldc + j] = accumulate ? c[i * ldc + j] + tile[i * kMicroCols + j] : tile[i * kMicroCols + j];
@@ -266,9 +268,13 @@ inline void pack_b_blocks(float* out, MatrixView B, int64_t K, int64_t N) {
 // pack_a_blocks for packed_rows rows (M when 0) and the same K, of which rows packed_offset (a
 // multiple of kMicroRows) .. + M are used. B likewise is a view, or (packed_b != nullptr) the output
 // of pack_b_blocks for the same K and N. The caller's `work` holds the packing buffers.
+// a_in_place: A's whole micro-panels are read where they are, not packed, when each k step of a panel
+// is contiguous (A.row_stride == 1; otherwise A is packed as usual). For a product with few B panels
+// (small N), which a packed A block would serve too few times to pay for its copy; a partial panel is
+// still packed, so nothing past A's M rows is read.
 inline void gemm(int64_t M, int64_t N, int64_t K, MatrixView A, const float* packed_a, MatrixView B, float* C,
                  int64_t ldc, bool accumulate, Workspace& work, int64_t packed_rows = 0, int64_t packed_offset = 0,
-                 const float* packed_b = nullptr) {
+                 const float* packed_b = nullptr, bool a_in_place = false) {
   if (M <= 0 || N <= 0) return;
   if (K <= 0) {
     if (!accumulate)
@@ -279,6 +285,7 @@ inline void gemm(int64_t M, int64_t N, int64_t K, MatrixView A, const float* pac
   const int64_t block_k = blocks.block_k, block_n = blocks.block_n, block_m = blocks.block_m;
   work.reserve(blocks);
   const int64_t padded_m = round_up(packed_rows ? packed_rows : M, kMicroRows);
+  const bool a_unpacked = a_in_place && !packed_a && A.row_stride == 1;
   for (int64_t jc = 0; jc < N; jc += block_n) {
     const int64_t nc = std::min(block_n, N - jc);
     for (int64_t pc = 0; pc < K; pc += block_k) {
@@ -294,6 +301,8 @@ inline void gemm(int64_t M, int64_t N, int64_t K, MatrixView A, const float* pac
         const float* a_block;
         if (packed_a) {
           a_block = packed_a + padded_m * pc + (packed_offset + ic) * kc;
+        } else if (a_unpacked) {
+          a_block = nullptr;  // each panel below
         } else {
           detail::pack_a(work.a.data(), A.block(ic, pc), mc, kc);
           a_block = work.a.data();
@@ -304,15 +313,26 @@ inline void gemm(int64_t M, int64_t N, int64_t K, MatrixView A, const float* pac
         // dW product (a one-off timing of the step without dW showed no change).
         for (int64_t ir = 0; ir < mc; ir += kMicroRows) {
           const int64_t rows = std::min<int64_t>(kMicroRows, mc - ir);
+          const float* a_panel;
+          int64_t a_step = kMicroRows;
+          if (!a_unpacked) {
+            a_panel = a_block + ir * kc;
+          } else if (rows == kMicroRows) {
+            a_panel = A.data + (ic + ir) + pc * A.col_stride, a_step = A.col_stride;
+          } else {
+            detail::pack_panel<kMicroRows>(work.a.data(), A.data + (ic + ir) + pc * A.col_stride, rows, kc, 1,
+                                           A.col_stride);
+            a_panel = work.a.data();
+          }
           for (int64_t jr = 0; jr < nc; jr += kMicroCols) {
             const float* b_panel = b_block + jr * kc;
             const int64_t cols = std::min<int64_t>(kMicroCols, nc - jr);
             float* c = C + (ic + ir) * ldc + jc + jr;
             prefetch.step();
             if (rows == kMicroRows && cols == kMicroCols)
-              detail::micro_kernel(kc, a_block + ir * kc, b_panel, c, ldc, add);
+              detail::micro_kernel(kc, a_panel, a_step, b_panel, c, ldc, add);
             else
-              detail::micro_kernel_edge(kc, a_block + ir * kc, b_panel, c, ldc, add, rows, cols);
+              detail::micro_kernel_edge(kc, a_panel, a_step, b_panel, c, ldc, add, rows, cols);
           }
         }
       }

@@ -97,18 +97,24 @@ inline bool amx_products_for(int64_t classes, int64_t features) {
          classes > (kClassGroups - 1) * kClassBlock;
 }
 
-// Rows per chunk: as many as the logits budget allows, in whole micro-panels (a partial panel
-// computes all kMicroRows rows: 104 rows would cost as much as 112; on AMX tiles, all 32 rows of a
-// pair of tiles), within [kMinRowBlock, max_row_block]. A function of the shape (and of the
-// machine's caches and AMX, fixed for the process) only; sizes up to kMaxDimension keep every
-// product in int64.
+// The rows of a chunk come in multiples of this many: on the FMA sgemm, whole micro-panels of the dX
+// product's columns (kMicroCols: a partial panel computes all of them, so 98 rows would cost as much
+// as 128; the logits, whose rows are kMicroRows-row panels, lose less to a partial panel); on AMX
+// tiles, all 32 rows of a pair of tiles.
+inline int64_t row_unit(int64_t classes, int64_t features) {
+  return amx_products_for(classes, features) ? 32 : gemm::kMicroCols;
+}
+
+// Rows per chunk: as many as the logits budget allows, in whole row units, within [kMinRowBlock,
+// max_row_block]. A function of the shape (and of the machine's caches and AMX, fixed for the
+// process) only; sizes up to kMaxDimension keep every product in int64.
 inline int64_t row_block(int64_t batch, int64_t classes, int64_t features) {
   const int64_t row_bytes = logits_stride(classes) * int64_t{sizeof(float)};
   // batch * row_bytes / 16, clamped; batch is capped first so the product cannot overflow
   const int64_t capped_batch = std::min(batch, 16 * kLogitsCapBytes / row_bytes + 1);
   const int64_t budget = std::clamp(capped_batch * row_bytes / 16, kLogitsFloorBytes, kLogitsCapBytes);
   const int64_t fit = budget / row_bytes;
-  const int64_t unit = amx_products_for(classes, features) ? 32 : gemm::kMicroRows;
+  const int64_t unit = row_unit(classes, features);
   const int64_t rows = std::clamp(fit / unit * unit, kMinRowBlock, tuning().max_row_block);
   return std::min(rows, batch);
 }
@@ -171,6 +177,12 @@ struct TiledStep {
   const CrossEntropyOptions& opt;
   // dX from G after phase 2 (a soft cap with label smoothing), or accumulated online in phase 1.
   const bool dx_from_gradient, dx_online;
+  // The online dX partials held by features, (D, rows_per_block) per group, rather than by rows: on
+  // the FMA sgemm with a class-major W, the product is then dX^T = W[tile]^T . P^T, which reads W's
+  // tile in place as its left operand (each class a contiguous run of features), where dX = P . W[tile]
+  // copies the tile into packed panels for every chunk. (On AMX tiles, whose FMA fallback must write
+  // the same layout, and for a feature-major W, by rows.)
+  const bool dx_by_features;
   // dW and db need G, hence every logit of the chunk, and so does dX from G: only then are they kept.
   const bool keep_logits;
   // X is used in place when it already is the float matrix the GEMMs want.
@@ -212,6 +224,8 @@ struct TiledStep {
         opt(opt_),
         dx_from_gradient(out_.grad_x && opt_.softcap != 0.0f && opt_.label_smoothing != 0.0f),
         dx_online(out_.grad_x && !dx_from_gradient),
+        dx_by_features(dx_online && !amx_products_for(w_.classes, w_.features) &&
+                       w_.layout == WeightLayout::kClassMajor),
         keep_logits(out_.grad_w || out_.grad_b || dx_from_gradient),
         copy_x(!std::is_same_v<T, float> || batch_.rows != nullptr || x_scale_ != 1.0f),
         amx(amx_products_for(w_.classes, w_.features)),
@@ -331,6 +345,7 @@ struct TiledStep {
     alignas(64) float slope[kClassBlock];  // one row's cap slopes, taken before exp replaces its logits
     const float neg_inf = -std::numeric_limits<float>::infinity();
     for (int64_t i = i0; i < i1; ++i) run_rows[i] = RunningRow{neg_inf, 0.0f, neg_inf, 0, 0.0, false};
+    std::vector<float> rescale(dx_by_features ? static_cast<size_t>(rows) : 0, 1.0f);  // per row, this tile
     const int64_t t_begin = g * plan.class_tiles / groups, t_end = (g + 1) * plan.class_tiles / groups;
     for (int64_t t = t_begin; t < t_end; ++t) {
       const int64_t c0 = t * kClassBlock, nc = std::min(kClassBlock, C - c0);
@@ -350,13 +365,43 @@ struct TiledStep {
         const float factor = absorb_tile(run_rows[i], zi, nc, c0, opt.class_weights ? opt.class_weights + c0 : nullptr);
         if (capped_dx)
           for (int64_t c = 0; c < nc; ++c) zi[c] *= slope[c];
-        if (dx && t > t_begin && factor != 1.0f)
-          for (int64_t d = 0; d < D; ++d) dx[i * D + d] *= factor;
+        if (dx && t > t_begin && factor != 1.0f) {
+          if (dx_by_features)
+            rescale[static_cast<size_t>(i - i0)] = factor;
+          else
+            for (int64_t d = 0; d < D; ++d) dx[i * D + d] *= factor;
+        }
       }
+      if (dx_by_features && t > t_begin) rescale_partial_by_features(dx, i0, rescale);
       if (dx && !(w_packed && amx_partial_dx(nc, rows, scratch, dx + i0 * D, t > t_begin, ws)))
-        gemm::gemm(rows, D, nc, gemm::MatrixView{scratch, kClassBlock, 1}, nullptr, wc.block(c0, 0), dx + i0 * D, D,
-                   t > t_begin, ws.fma);
+        fma_partial_dx(c0, nc, i0, rows, scratch, dx, t > t_begin, ws);
     }
+  }
+
+  // Phase 1, a partial held by features: its columns i0 .. + rescale.size() times their rows' factors
+  // (1 where a row's max stayed), which are then reset. Along the rows, so in memory order.
+  void rescale_partial_by_features(float* dx, int64_t i0, std::vector<float>& rescale) const {
+    if (std::all_of(rescale.begin(), rescale.end(), [](float f) { return f == 1.0f; })) return;
+    const int64_t rows = static_cast<int64_t>(rescale.size());
+    for (int64_t d = 0; d < plan.features; ++d) {
+      float* column = dx + d * plan.rows_per_block + i0;
+      for (int64_t i = 0; i < rows; ++i) column[i] *= rescale[static_cast<size_t>(i)];
+    }
+    std::fill(rescale.begin(), rescale.end(), 1.0f);
+  }
+
+  // Phase 1 on the FMA sgemm: the group's partial dX of rows i0 .. + rows (+)= P . W[tile] (P: rows x
+  // nc, in scratch); by features, dX^T[:, i0 ..] (D x rows) (+)= W[tile]^T . P^T with W's tile read in
+  // place (see dx_by_features).
+  void fma_partial_dx(int64_t c0, int64_t nc, int64_t i0, int64_t rows, const float* p, float* dx, bool accumulate,
+                      ProductWorkspace& ws) const {
+    const int64_t D = plan.features;
+    if (dx_by_features)
+      gemm::gemm(D, rows, nc, wc.block(c0, 0).transposed(), nullptr, gemm::MatrixView{p, 1, kClassBlock}, dx + i0,
+                 plan.rows_per_block, accumulate, ws.fma, 0, 0, nullptr, /*a_in_place=*/true);
+    else
+      gemm::gemm(rows, D, nc, gemm::MatrixView{p, kClassBlock, 1}, nullptr, wc.block(c0, 0), dx + i0 * D, D,
+                 accumulate, ws.fma);
   }
 
   // Phase 1 on AMX tiles, W[tile] packed: Z[i0 .. + rows, tile] (+)= X . W[tile]^T into scratch;
@@ -424,8 +469,13 @@ struct TiledStep {
     for (int64_t g = 0; g < plan.groups; ++g) {
       const RunningRow& r = running[static_cast<size_t>(g * plan.rows_per_block + i)];
       const float f = std::exp(r.max - m) / sum;
-      const float* u = dx_partial.get() + (g * plan.rows_per_block + i) * D;
-      for (int64_t d = 0; d < D; ++d) dxi[d] += f * u[d];
+      if (dx_by_features) {
+        const float* u = dx_partial.get() + g * plan.rows_per_block * D + i;
+        for (int64_t d = 0; d < D; ++d) dxi[d] += f * u[d * plan.rows_per_block];
+      } else {
+        const float* u = dx_partial.get() + (g * plan.rows_per_block + i) * D;
+        for (int64_t d = 0; d < D; ++d) dxi[d] += f * u[d];
+      }
     }
     const float s = x_scale * grad.scale;
     const float label_beta =
